@@ -1,0 +1,56 @@
+"""Conveyor: durable job queues, workers and scheduling on SQLite and PostgreSQL.
+
+```python
+from conveyor import Conveyor, RetryPolicy
+
+app = Conveyor("sqlite:///conveyor.db")
+
+@app.task(queue="default", max_attempts=3, retry=RetryPolicy(delay=1.0))
+def send_email(offer_id: int) -> None: ...
+
+send_email.enqueue(42)
+```
+Importing this package opens no connection and starts no thread.
+"""
+
+from conveyor.app import Conveyor
+from conveyor.engine.job import JobError, JobRecord, JobSpec
+from conveyor.engine.retry import RetryPolicy
+from conveyor.engine.states import JobState
+from conveyor.engine.task import Task
+from conveyor.errors import (
+    ConfigurationError,
+    ConveyorError,
+    DatabaseUnavailableError,
+    InvalidStateError,
+    JobNotFoundError,
+    PayloadTooLargeError,
+    SchemaOutdatedError,
+    SerializationError,
+    UnknownTaskError,
+)
+from conveyor.worker.context import JobContext, current_job
+from conveyor.worker.options import WorkerOptions
+
+__all__ = [
+    "ConfigurationError",
+    "Conveyor",
+    "ConveyorError",
+    "DatabaseUnavailableError",
+    "InvalidStateError",
+    "JobContext",
+    "JobError",
+    "JobNotFoundError",
+    "JobRecord",
+    "JobSpec",
+    "JobState",
+    "PayloadTooLargeError",
+    "RetryPolicy",
+    "SchemaOutdatedError",
+    "SerializationError",
+    "Task",
+    "UnknownTaskError",
+    "WorkerOptions",
+    "current_job",
+]
+__version__ = "0.1.0"

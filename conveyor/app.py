@@ -1,0 +1,290 @@
+"""The application object: configuration, the task registry and the enqueue API."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ParamSpec, TypeVar, overload
+
+from conveyor.config import Settings
+from conveyor.engine import clock
+from conveyor.engine.job import InsertRow, JobRecord, JobSpec, encode_payload
+from conveyor.engine.retry import RetryPolicy
+from conveyor.engine.states import JobState
+from conveyor.engine.task import Task
+from conveyor.errors import ConfigurationError, SerializationError, UnknownTaskError
+from conveyor.store import open_driver
+from conveyor.store.base import Driver
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_SPEC_KEYS = {"task", "args", "kwargs", "queue", "priority", "max_attempts", "timeout", "delay", "scheduled_at"}
+
+
+class Conveyor:
+    """A Conveyor application: ``app = Conveyor("sqlite:///conveyor.db")``.
+
+    Creating it opens nothing; the database is touched on first use.
+    """
+
+    def __init__(self, database_url: str | None = None, **settings: Any) -> None:
+        if database_url is not None:
+            settings["database_url"] = database_url
+        self.settings = Settings(**settings)
+        self.tasks: dict[str, Task[Any, Any]] = {}
+        self._driver: Driver | None = None
+        self._driver_pid = 0
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Conveyor {self.settings.database_url} tasks={len(self.tasks)}>"
+
+    # ------------------------------------------------------------------ database
+    @property
+    def driver(self) -> Driver:
+        """The database driver (created lazily; recreated in a forked child)."""
+        pid = os.getpid()
+        if self._driver is None or self._driver_pid != pid:
+            with self._lock:
+                if self._driver is None or self._driver_pid != pid:
+                    if self._driver is not None:
+                        # Forked: the parent's pooled connections are not ours to use or close.
+                        self._driver.engine.dispose(close=False)
+                    self._driver = open_driver(self.settings.database_url)
+                    self._driver_pid = pid
+                    self._local = threading.local()
+        return self._driver
+
+    def _connection(self) -> Any:
+        """This thread's hot-path connection for enqueues (kept open: no pool round trips)."""
+        driver = self.driver
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = driver.connect()
+        return conn
+
+    def _drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: S110 - it is already broken
+                pass
+
+    def migrate(self) -> None:
+        """Create or upgrade Conveyor's tables (``conveyor db upgrade``)."""
+        from conveyor.store.migrate import upgrade
+
+        upgrade(self.driver.engine)
+
+    def check_schema(self) -> None:
+        """Raise :class:`~conveyor.errors.SchemaOutdatedError` unless the schema is current."""
+        from conveyor.store.migrate import check_current
+
+        check_current(self.driver.engine)
+
+    def close(self) -> None:
+        """Close this thread's connection and the connection pool."""
+        self._drop_connection()
+        if self._driver is not None and self._driver_pid == os.getpid():
+            self._driver.close()
+        self._driver = None
+
+    # ------------------------------------------------------------------ tasks
+    @overload
+    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def task(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str = "default",
+        priority: int = 0,
+        max_attempts: int | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        store_result: bool = False,
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(
+        self,
+        fn: Callable[P, R] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str = "default",
+        priority: int = 0,
+        max_attempts: int | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        store_result: bool = False,
+    ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+        """Register a function as a task. Works bare (``@app.task``) or with options.
+
+        ``max_attempts`` defaults to the worker's ``--tries`` (3); ``timeout`` to its ``--timeout``.
+        """
+
+        def register(f: Callable[P, R]) -> Task[P, R]:
+            task_name = name or f.__name__
+            if task_name in self.tasks:
+                raise ConfigurationError(f"task {task_name!r} is registered twice")
+            t: Task[P, R] = Task(
+                self,
+                f,
+                name=task_name,
+                queue=queue,
+                priority=priority,
+                max_attempts=max_attempts,
+                retry=retry,
+                timeout=timeout,
+                store_result=store_result,
+            )
+            self.tasks[task_name] = t
+            return t
+
+        return register(fn) if fn is not None else register
+
+    def get_task(self, name: str) -> Task[Any, Any]:
+        try:
+            return self.tasks[name]
+        except KeyError:
+            raise UnknownTaskError(name, list(self.tasks)) from None
+
+    # ------------------------------------------------------------------ enqueue
+    def _row(self, spec: JobSpec, now: float) -> InsertRow:
+        if not spec.task:
+            raise SerializationError("a job needs a task name")
+        if not spec.queue:
+            raise SerializationError(f"job of task {spec.task!r} needs a queue name")
+        args, kwargs = encode_payload(spec.task, spec.args, spec.kwargs, self.settings.max_payload_bytes)
+        at = now if spec.scheduled_at is None else spec.scheduled_at
+        return InsertRow(
+            queue=spec.queue,
+            task=spec.task,
+            args=args,
+            kwargs=kwargs,
+            state=JobState.AVAILABLE if at <= now else JobState.SCHEDULED,
+            priority=spec.priority,
+            max_attempts=spec.max_attempts,
+            timeout=spec.timeout,
+            created_at=now,
+            scheduled_at=at,
+        )
+
+    def _insert(self, rows: Sequence[InsertRow], connection: Any) -> list[int]:
+        driver = self.driver
+        if connection is not None:
+            raw = connection.connection.driver_connection
+            return driver.insert_jobs(raw, rows, in_transaction=True)
+        conn = self._connection()
+        try:
+            return driver.insert_jobs(conn, rows)
+        except Exception as exc:
+            if driver.is_disconnect(exc):
+                self._drop_connection()  # next call reconnects; we never re-send a write blindly
+            raise
+
+    def enqueue_spec(self, spec: JobSpec, *, connection: Any = None) -> int:
+        """Insert one job described by a :class:`JobSpec`; returns its id."""
+        return self._insert([self._row(spec, clock.now())], connection)[0]
+
+    def enqueue(
+        self,
+        task: str,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        delay: float = 0,
+        scheduled_at: float | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+        connection: Any = None,
+    ) -> int:
+        """Queue a job by task name. Options default to the task's when it is registered here."""
+        return self.enqueue_spec(
+            self._spec_from_mapping(
+                {
+                    "task": task,
+                    "args": list(args or []),
+                    "kwargs": kwargs or {},
+                    "queue": queue,
+                    "priority": priority,
+                    "delay": delay,
+                    "scheduled_at": scheduled_at,
+                    "max_attempts": max_attempts,
+                    "timeout": timeout,
+                }
+            ),
+            connection=connection,
+        )
+
+    def _spec_from_mapping(self, d: dict[str, Any]) -> JobSpec:
+        unknown = set(d) - _SPEC_KEYS
+        if unknown:
+            raise SerializationError(f"unknown job option(s): {', '.join(sorted(unknown))}")
+        name = d.get("task")
+        if not isinstance(name, str):
+            raise SerializationError("a job needs a task name")
+        t = self.tasks.get(name)
+        spec = t.job() if t else JobSpec(task=name)
+        spec.args = list(d.get("args") or [])
+        spec.kwargs = d.get("kwargs") or {}
+        for key in ("queue", "priority", "max_attempts", "timeout"):
+            if d.get(key) is not None:
+                setattr(spec, key, d[key])
+        if d.get("scheduled_at") is not None:
+            spec.scheduled_at = float(d["scheduled_at"])
+        elif d.get("delay"):
+            spec.scheduled_at = clock.now() + float(d["delay"])
+        return spec
+
+    def enqueue_many(
+        self, jobs: Iterable[JobSpec | dict[str, Any]], *, connection: Any = None, batch_size: int = 5000
+    ) -> list[int]:
+        """Bulk insert: every job is validated first (nothing is written if one is bad), then
+        written in batches of ``batch_size`` with one or two round trips each."""
+        now = clock.now()
+        rows = [self._row(j if isinstance(j, JobSpec) else self._spec_from_mapping(j), now) for j in jobs]
+        ids: list[int] = []
+        for i in range(0, len(rows), batch_size):
+            ids.extend(self._insert(rows[i : i + batch_size], connection))
+        return ids
+
+    # ------------------------------------------------------------------ inspection & admin
+    def get_job(self, job_id: int) -> JobRecord:
+        """Everything about a job, with every attempt's error."""
+        return self.driver.get_job(job_id)
+
+    def retry(self, job_ids: Sequence[int]) -> None:
+        """Put failed (discarded or cancelled) jobs back in their queues."""
+        self._wake(self.driver.retry_jobs(list(job_ids), clock.now()))
+
+    def retry_all_failed(self) -> int:
+        """Put every discarded job back in its queue; returns how many."""
+        queues = self.driver.retry_jobs(None, clock.now())
+        self._wake(queues)
+        return len(queues)
+
+    def cancel(self, job_id: int) -> bool:
+        """Cancel a job that has not started; False if it is already running or finished."""
+        return self.driver.cancel_waiting(job_id, clock.now())
+
+    def _wake(self, queues: Iterable[str]) -> None:
+        conn = self._connection()
+        for q in set(queues):
+            self.driver.notify(conn, q)
+
+    def work(self, queues: Sequence[str] = ("default",), **options: Any) -> int:
+        """Run a worker in this process (see ``conveyor work``); returns its exit code."""
+        from conveyor.worker import WorkerOptions, run_worker
+
+        return run_worker(self, WorkerOptions(queues=list(queues), **options))

@@ -1,0 +1,27 @@
+"""Settings read from the environment (prefix ``CONVEYOR_``) or passed to :class:`Conveyor`.
+
+Everything tunable lives here so that a deployment can be configured without code changes.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///conveyor.db"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field can be set as ``CONVEYOR_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="CONVEYOR_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    #: How long an executing job's lease lasts without a heartbeat before another worker rescues it.
+    lease_seconds: float = Field(default=60.0, gt=0)
+    #: Largest accepted JSON payload (args + kwargs) per job, in bytes.
+    max_payload_bytes: int = Field(default=1_048_576, gt=0)
+    #: Completed jobs older than this are deleted by ``prune`` (and by workers, periodically).
+    completed_retention_hours: float = Field(default=24.0, ge=0)
+    #: Seconds a worker waits for running jobs on SIGTERM/SIGINT before releasing them.
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)

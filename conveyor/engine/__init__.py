@@ -1,0 +1,1 @@
+"""The job model: states and transitions, retry policies, tasks and their registry."""

@@ -1,0 +1,116 @@
+"""What a job is: the insert spec (:class:`JobSpec`), the fetched unit of work (:class:`FetchedJob`)
+and the full record read back for inspection (:class:`JobRecord`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from conveyor.engine.states import JobState
+from conveyor.errors import PayloadTooLargeError, SerializationError
+
+
+def encode_payload(task: str, args: Any, kwargs: Any, max_bytes: int) -> tuple[str, str]:
+    """Serialise args and kwargs to JSON, refusing what cannot be stored faithfully.
+
+    Raised errors happen before anything is written, so a bad call never leaves a half-enqueued job.
+    """
+    if not isinstance(args, list | tuple):
+        raise SerializationError(f"args of task {task!r} must be a list, got {type(args).__name__}")
+    if not isinstance(kwargs, dict):
+        raise SerializationError(f"kwargs of task {task!r} must be a dict, got {type(kwargs).__name__}")
+    try:
+        a = json.dumps(args, separators=(",", ":"), allow_nan=False)
+        k = json.dumps(kwargs, separators=(",", ":"), allow_nan=False) if kwargs else "{}"
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(f"arguments of task {task!r} are not JSON-serialisable: {exc}") from None
+    size = len(a) + len(k)
+    if size > max_bytes:
+        raise PayloadTooLargeError(
+            f"arguments of task {task!r} are {size} bytes, over the limit of {max_bytes} bytes "
+            "(CONVEYOR_MAX_PAYLOAD_BYTES); store large data elsewhere and pass a reference"
+        )
+    return a, k
+
+
+@dataclass(slots=True)
+class JobSpec:
+    """A job to insert. Build one with ``task.job(...)`` or pass a dict to ``enqueue_many``."""
+
+    task: str
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    queue: str = "default"
+    priority: int = 0
+    max_attempts: int = 3
+    timeout: float | None = None
+    scheduled_at: float | None = None  # epoch seconds; None = now
+
+
+@dataclass(slots=True)
+class InsertRow:
+    """A validated, serialised job ready for a driver to write."""
+
+    queue: str
+    task: str
+    args: str
+    kwargs: str
+    state: str
+    priority: int
+    max_attempts: int
+    timeout: float | None
+    created_at: float
+    scheduled_at: float
+
+
+@dataclass(slots=True)
+class FetchedJob:
+    """A job a worker holds a lease on. Kept small: this is the hot path."""
+
+    id: int
+    task: str
+    args: str
+    kwargs: str
+    attempt: int
+    max_attempts: int
+    timeout: float | None
+    queue: str
+
+
+@dataclass(slots=True)
+class JobError:
+    """One failed attempt."""
+
+    attempt: int
+    at: float
+    error: str
+    traceback: str | None
+
+
+@dataclass(slots=True)
+class JobRecord:
+    """Everything stored about a job, for ``jobs show``, the failed store and the API."""
+
+    id: int
+    queue: str
+    task: str
+    args: Any
+    kwargs: Any
+    state: JobState
+    priority: int
+    attempt: int
+    max_attempts: int
+    timeout: float | None
+    created_at: float
+    scheduled_at: float
+    attempted_at: float | None
+    finished_at: float | None
+    lease_expires_at: float | None
+    worker_id: str | None
+    result: Any
+    errors: list[JobError] = field(default_factory=list)
+
+    @property
+    def last_error(self) -> JobError | None:
+        return self.errors[-1] if self.errors else None

@@ -1,0 +1,91 @@
+"""Tasks: a registered function plus the defaults its jobs are enqueued with."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from conveyor.engine import clock
+from conveyor.engine.job import JobSpec
+from conveyor.engine.retry import DEFAULT_RETRY, RetryPolicy
+
+if TYPE_CHECKING:
+    from conveyor.app import Conveyor
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Task(Generic[P, R]):
+    """A function registered with ``@app.task``. Calling it runs it inline; ``enqueue`` queues it.
+
+    ``connection`` is reserved in ``enqueue``: pass a SQLAlchemy connection to enqueue inside your own
+    transaction (the job exists only if your transaction commits).
+    """
+
+    def __init__(
+        self,
+        app: Conveyor,
+        fn: Callable[P, R],
+        *,
+        name: str,
+        queue: str,
+        priority: int,
+        max_attempts: int | None,
+        retry: RetryPolicy | None,
+        timeout: float | None,
+        store_result: bool,
+    ) -> None:
+        if max_attempts is not None and max_attempts < 1:
+            raise ValueError(f"task {name!r}: max_attempts must be >= 1")
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"task {name!r}: timeout must be > 0 seconds")
+        self.app = app
+        self.fn = fn
+        self.name = name
+        self.queue = queue
+        self.priority = priority
+        #: None: not set on the task, so ``conveyor work --tries`` (default 3) decides.
+        self.declared_max_attempts = max_attempts
+        self.max_attempts = max_attempts or 3
+        self.retry = retry or DEFAULT_RETRY
+        self.timeout = timeout
+        self.store_result = store_result
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", name)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name} queue={self.queue}>"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.fn(*args, **kwargs)
+
+    def job(self, *args: Any, **kwargs: Any) -> JobSpec:
+        """A job spec for ``app.enqueue_many`` (bulk insert)."""
+        return JobSpec(
+            task=self.name,
+            args=list(args),
+            kwargs=kwargs,
+            queue=self.queue,
+            priority=self.priority,
+            max_attempts=self.max_attempts,
+            timeout=self.timeout,
+        )
+
+    def enqueue(self, *args: Any, connection: Any = None, **kwargs: Any) -> int:
+        """Queue a job now; returns its id."""
+        return self.app.enqueue_spec(self.job(*args, **kwargs), connection=connection)
+
+    def enqueue_in(self, seconds: float, *args: Any, connection: Any = None, **kwargs: Any) -> int:
+        """Queue a job to run ``seconds`` from now."""
+        spec = replace(self.job(*args, **kwargs), scheduled_at=clock.now() + seconds)
+        return self.app.enqueue_spec(spec, connection=connection)
+
+    def enqueue_at(self, when: datetime, *args: Any, connection: Any = None, **kwargs: Any) -> int:
+        """Queue a job to run at ``when`` (a naive datetime is taken as UTC)."""
+        spec = replace(self.job(*args, **kwargs), scheduled_at=clock.from_datetime(when))
+        return self.app.enqueue_spec(spec, connection=connection)

@@ -1,0 +1,346 @@
+"""The driver interface: everything the engine, worker and CLI ask of a database.
+
+Hot-path operations (insert, fetch, acknowledge, fail, stage, rescue) are abstract: each driver writes
+them as explicit SQL tuned to its database, on a raw DB-API connection it owns. Administrative queries
+(stats, the failed store, pruning) are portable SQLAlchemy Core and live here once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Engine
+
+from conveyor.engine.job import FetchedJob, InsertRow, JobError, JobRecord
+from conveyor.engine.states import FINISHED, WAITING, JobState
+from conveyor.errors import InvalidStateError, JobNotFoundError
+from conveyor.store import schema
+
+S = JobState
+J = schema.jobs
+
+
+@dataclass(slots=True)
+class QueueStats:
+    """Counts and health of one queue, for ``queue stats``, ``queue monitor`` and the API."""
+
+    queue: str
+    counts: dict[str, int]
+    paused: bool
+    oldest_waiting_age: float | None
+    processed_last_minute: int
+    processed_last_hour: int
+
+    @property
+    def waiting(self) -> int:
+        return sum(self.counts.get(s, 0) for s in (S.AVAILABLE, S.SCHEDULED, S.RETRYABLE))
+
+
+@dataclass(slots=True)
+class Failure:
+    """The outcome of a failed attempt, computed by the worker and written by the driver."""
+
+    job_id: int
+    attempt: int
+    error: str
+    traceback: str | None
+    retry_at: float | None  # None: no attempts left, discard
+
+
+class Driver(ABC):
+    """One database. Subclasses: :class:`SQLiteDriver`, :class:`PostgresDriver`."""
+
+    name: str
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # ------------------------------------------------------------------ connections
+    @abstractmethod
+    def connect(self) -> Any:
+        """A dedicated raw DB-API connection in autocommit mode, for one thread's hot path."""
+
+    @abstractmethod
+    def is_disconnect(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the connection is gone and should be reopened."""
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ hot path (driver SQL)
+    @abstractmethod
+    def insert_jobs(self, conn: Any, rows: Sequence[InsertRow], *, in_transaction: bool = False) -> list[int]:
+        """Insert jobs, returning their ids in order. ``in_transaction``: the caller commits."""
+
+    @abstractmethod
+    def fetch_available(
+        self, conn: Any, queue: str, limit: int, worker_id: str, now: float, lease: float
+    ) -> list[FetchedJob]:
+        """Atomically move up to ``limit`` available jobs of ``queue`` to executing, leased to ``worker_id``."""
+
+    @abstractmethod
+    def complete_jobs(
+        self, conn: Any, done: Sequence[tuple[int, str | None]], worker_id: str, now: float
+    ) -> None:
+        """Mark jobs completed (``(id, result JSON or None)``), only while ``worker_id`` still holds them."""
+
+    @abstractmethod
+    def fail_jobs(self, conn: Any, failures: Sequence[Failure], worker_id: str, now: float) -> None:
+        """Record failed attempts: retryable at ``retry_at`` or discarded; every error row kept."""
+
+    @abstractmethod
+    def release_jobs(self, conn: Any, ids: Sequence[int], worker_id: str) -> int:
+        """Give executing jobs back to ``available`` without consuming an attempt."""
+
+    @abstractmethod
+    def extend_leases(self, conn: Any, worker_id: str, until: float) -> int:
+        """Heartbeat: push the lease of every job ``worker_id`` executes to ``until``."""
+
+    @abstractmethod
+    def stage_due(self, conn: Any, now: float) -> int:
+        """Promote scheduled/retryable jobs that are due to ``available``."""
+
+    @abstractmethod
+    def rescue_expired(self, conn: Any, now: float) -> list[int]:
+        """Jobs whose lease expired (their worker died): record "worker lost" and make them available
+        again, or discard them if that was their last attempt."""
+
+    @abstractmethod
+    def watch(self, wake: threading.Event, stop: threading.Event) -> None:
+        """Set ``wake`` whenever new work may have arrived, until ``stop`` is set (runs in a thread)."""
+
+    def notify(self, conn: Any, queue: str) -> None:  # noqa: B027 - optional for drivers that poll
+        """Tell idle workers that ``queue`` has work (drivers without push notifications poll)."""
+
+    # ------------------------------------------------------------------ admin (portable Core)
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def get_job(self, job_id: int) -> JobRecord:
+        with self.begin() as c:
+            row = c.execute(select(J).where(J.c.id == job_id)).mappings().first()
+            if row is None:
+                raise JobNotFoundError(job_id)
+            errs = c.execute(
+                select(schema.job_errors)
+                .where(schema.job_errors.c.job_id == job_id)
+                .order_by(schema.job_errors.c.id)
+            ).mappings()
+            errors = [JobError(e["attempt"], e["at"], e["error"], e["traceback"]) for e in errs]
+        return _record(row, errors)
+
+    def list_jobs(
+        self, states: Sequence[str], queue: str | None = None, limit: int = 50, before_id: int | None = None
+    ) -> list[JobRecord]:
+        """Newest first, keyset-paginated by id."""
+        q = select(J).where(J.c.state.in_(list(states)))
+        if queue:
+            q = q.where(J.c.queue == queue)
+        if before_id is not None:
+            q = q.where(J.c.id < before_id)
+        q = q.order_by(J.c.id.desc()).limit(limit)
+        with self.begin() as c:
+            rows = c.execute(q).mappings().all()
+            ids = [r["id"] for r in rows]
+            errs: dict[int, list[JobError]] = {}
+            if ids:
+                for e in c.execute(
+                    select(schema.job_errors)
+                    .where(schema.job_errors.c.job_id.in_(ids))
+                    .order_by(schema.job_errors.c.id)
+                ).mappings():
+                    errs.setdefault(e["job_id"], []).append(
+                        JobError(e["attempt"], e["at"], e["error"], e["traceback"])
+                    )
+        return [_record(r, errs.get(r["id"], [])) for r in rows]
+
+    def retry_jobs(self, ids: Sequence[int] | None, now: float) -> list[str]:
+        """Move discarded/cancelled jobs back to available for one more attempt (Laravel's
+        ``queue:retry``, Oban's ``retry_job``). ``ids=None`` retries every discarded job.
+        Returns the queues that got work, so the caller can wake their workers."""
+        cond = J.c.state.in_([S.DISCARDED, S.CANCELLED]) if ids is not None else J.c.state == S.DISCARDED
+        stmt = (
+            update(J)
+            .where(cond)
+            .values(
+                state=S.AVAILABLE,
+                scheduled_at=now,
+                finished_at=None,
+                max_attempts=case((J.c.attempt >= J.c.max_attempts, J.c.attempt + 1), else_=J.c.max_attempts),
+            )
+            .returning(J.c.queue)
+        )
+        with self.begin() as c:
+            if ids is not None:
+                found = dict(c.execute(select(J.c.id, J.c.state).where(J.c.id.in_(list(ids)))).all())
+                for i in ids:
+                    if i not in found:
+                        raise JobNotFoundError(i)
+                    if found[i] not in (S.DISCARDED, S.CANCELLED):
+                        raise InvalidStateError(
+                            f"job {i} is {found[i]}, not failed: only discarded or cancelled jobs can be retried"
+                        )
+                stmt = stmt.where(J.c.id.in_(list(ids)))
+            return [r[0] for r in c.execute(stmt)]
+
+    def delete_jobs(self, states: Sequence[str], ids: Sequence[int] | None = None, older_than: float | None = None) -> int:
+        """Delete jobs (and their error rows) in the given states, optionally by id or age."""
+        cond = J.c.state.in_(list(states))
+        if ids is not None:
+            cond = and_(cond, J.c.id.in_(list(ids)))
+        if older_than is not None:
+            cond = and_(cond, J.c.finished_at < older_than)
+        with self.begin() as c:
+            victims = select(J.c.id).where(cond).scalar_subquery()
+            c.execute(delete(schema.job_errors).where(schema.job_errors.c.job_id.in_(victims)))
+            return c.execute(delete(J).where(cond)).rowcount
+
+    def cancel_waiting(self, job_id: int, now: float) -> bool:
+        """Cancel a job that has not started. False if it already runs or finished."""
+        with self.begin() as c:
+            res = c.execute(
+                update(J)
+                .where(J.c.id == job_id, J.c.state.in_(list(WAITING)))
+                .values(state=S.CANCELLED, finished_at=now)
+            )
+            if res.rowcount == 0 and c.execute(select(J.c.id).where(J.c.id == job_id)).first() is None:
+                raise JobNotFoundError(job_id)
+            return res.rowcount == 1
+
+    def queue_stats(self, now: float) -> list[QueueStats]:
+        with self.begin() as c:
+            counts: dict[str, dict[str, int]] = {}
+            for q, st, n in c.execute(select(J.c.queue, J.c.state, func.count()).group_by(J.c.queue, J.c.state)):
+                counts.setdefault(q, {})[st] = n
+            oldest = dict(
+                c.execute(
+                    select(J.c.queue, func.min(J.c.scheduled_at))
+                    .where(J.c.state == S.AVAILABLE)
+                    .group_by(J.c.queue)
+                ).all()
+            )
+            recent: dict[str, tuple[int, int]] = {}
+            for q, minute, hour in c.execute(
+                select(
+                    J.c.queue,
+                    func.sum(case((J.c.finished_at >= now - 60, 1), else_=0)),
+                    func.count(),
+                )
+                .where(J.c.state.in_([S.COMPLETED, S.DISCARDED]), J.c.finished_at >= now - 3600)
+                .group_by(J.c.queue)
+            ):
+                recent[q] = (int(minute or 0), int(hour or 0))
+            paused = {n for (n,) in c.execute(select(schema.queues.c.name).where(schema.queues.c.paused))}
+            known = set(counts) | {n for (n,) in c.execute(select(schema.queues.c.name))}
+        out = []
+        for q in sorted(known):
+            o = oldest.get(q)
+            out.append(
+                QueueStats(
+                    queue=q,
+                    counts=counts.get(q, {}),
+                    paused=q in paused,
+                    oldest_waiting_age=None if o is None else max(0.0, now - o),
+                    processed_last_minute=recent.get(q, (0, 0))[0],
+                    processed_last_hour=recent.get(q, (0, 0))[1],
+                )
+            )
+        return out
+
+    def set_paused(self, queue: str, paused: bool, now: float) -> None:
+        Q = schema.queues
+        with self.begin() as c:
+            if c.execute(update(Q).where(Q.c.name == queue).values(paused=paused, updated_at=now)).rowcount == 0:
+                c.execute(insert(Q).values(name=queue, paused=paused, updated_at=now))
+
+    def paused_queues(self) -> set[str]:
+        with self.begin() as c:
+            return {n for (n,) in c.execute(select(schema.queues.c.name).where(schema.queues.c.paused))}
+
+    def clear_queue(self, queue: str) -> int:
+        """Delete every job of ``queue`` that waits to run. Executing jobs are left to finish."""
+        cond = and_(J.c.queue == queue, J.c.state.in_(list(WAITING)))
+        with self.begin() as c:
+            return c.execute(delete(J).where(cond)).rowcount
+
+    def pending_count(self, queues: Sequence[str], now: float) -> int:
+        """Jobs of these queues that are available, due, or executing anywhere."""
+        due = or_(
+            J.c.state.in_([S.AVAILABLE, S.EXECUTING]),
+            and_(J.c.state.in_([S.SCHEDULED, S.RETRYABLE]), J.c.scheduled_at <= now),
+        )
+        with self.begin() as c:
+            return int(
+                c.execute(select(func.count()).select_from(J).where(J.c.queue.in_(list(queues)), due)).scalar()
+                or 0
+            )
+
+    # ------------------------------------------------------------------ workers
+    def register_worker(self, row: dict[str, Any]) -> None:
+        with self.begin() as c:
+            c.execute(insert(schema.workers).values(**row))
+
+    def heartbeat_worker(self, worker_id: str, now: float) -> None:
+        W = schema.workers
+        with self.begin() as c:
+            c.execute(update(W).where(W.c.id == worker_id).values(heartbeat_at=now))
+
+    def unregister_worker(self, worker_id: str, stale_before: float) -> None:
+        W = schema.workers
+        with self.begin() as c:
+            c.execute(delete(W).where(or_(W.c.id == worker_id, W.c.heartbeat_at < stale_before)))
+
+    def list_workers(self) -> list[dict[str, Any]]:
+        with self.begin() as c:
+            return [dict(r) for r in c.execute(select(schema.workers)).mappings()]
+
+    def executing_jobs_of(self, worker_prefix: str) -> list[dict[str, Any]]:
+        """Executing jobs held by a worker's children (for timeouts and crash handling)."""
+        cols = (J.c.id, J.c.worker_id, J.c.task, J.c.attempt, J.c.max_attempts, J.c.attempted_at, J.c.timeout)
+        with self.begin() as c:
+            rows = c.execute(
+                select(*cols).where(J.c.state == S.EXECUTING, J.c.worker_id.like(worker_prefix + "%"))
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def expire_leases_of(self, worker_id: str) -> int:
+        """A worker process is known dead: expire its leases now so rescue need not wait for them."""
+        with self.begin() as c:
+            return c.execute(
+                update(J).where(J.c.state == S.EXECUTING, J.c.worker_id == worker_id).values(lease_expires_at=0.0)
+            ).rowcount
+
+
+def _record(row: Any, errors: list[JobError]) -> JobRecord:
+    return JobRecord(
+        id=row["id"],
+        queue=row["queue"],
+        task=row["task"],
+        args=json.loads(row["args"]),
+        kwargs=json.loads(row["kwargs"]),
+        state=JobState(row["state"]),
+        priority=row["priority"],
+        attempt=row["attempt"],
+        max_attempts=row["max_attempts"],
+        timeout=row["timeout"],
+        created_at=row["created_at"],
+        scheduled_at=row["scheduled_at"],
+        attempted_at=row["attempted_at"],
+        finished_at=row["finished_at"],
+        lease_expires_at=row["lease_expires_at"],
+        worker_id=row["worker_id"],
+        result=None if row["result"] is None else json.loads(row["result"]),
+        errors=errors,
+    )
+
+
+__all__ = ["FINISHED", "Driver", "Failure", "QueueStats"]

@@ -1,0 +1,117 @@
+"""The engine's tables as SQLAlchemy Core metadata.
+
+This is the reference the Alembic migrations were written from and what admin queries are built on.
+Times are epoch seconds (double precision): see :mod:`conveyor.engine.clock`.
+
+Index design (each job row changes state 2–3 times, and every index that covers the new row version is
+written on each change, so indexes are partial and each covers one phase of a job's life):
+
+* ``ix_conveyor_jobs_fetch`` – available jobs in fetch order (queue, priority desc, id).
+* ``ix_conveyor_jobs_stage`` – scheduled/retryable jobs by due time, for promotion to available.
+* ``ix_conveyor_jobs_executing`` – executing jobs by lease expiry, for rescue and timeouts.
+* ``ix_conveyor_jobs_finished`` – finished jobs by state and time, for the failed store and pruning.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+metadata = MetaData()
+
+# SQLite only aliases ROWID for "INTEGER PRIMARY KEY"; BIGINT would not autoincrement there.
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+jobs = Table(
+    "conveyor_jobs",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("queue", String(128), nullable=False),
+    Column("task", String(255), nullable=False),
+    Column("args", Text, nullable=False),
+    Column("kwargs", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("attempt", Integer, nullable=False, server_default="0"),
+    Column("max_attempts", Integer, nullable=False),
+    Column("timeout", Float),
+    Column("created_at", Float, nullable=False),
+    Column("scheduled_at", Float, nullable=False),
+    Column("attempted_at", Float),
+    Column("finished_at", Float),
+    Column("lease_expires_at", Float),
+    Column("worker_id", String(128)),
+    Column("result", Text),
+    sqlite_autoincrement=True,
+)
+
+Index(
+    "ix_conveyor_jobs_fetch",
+    jobs.c.queue,
+    jobs.c.priority.desc(),
+    jobs.c.id,
+    postgresql_where=text("state = 'available'"),
+    sqlite_where=text("state = 'available'"),
+)
+Index(
+    "ix_conveyor_jobs_stage",
+    jobs.c.scheduled_at,
+    postgresql_where=text("state IN ('scheduled', 'retryable')"),
+    sqlite_where=text("state IN ('scheduled', 'retryable')"),
+)
+Index(
+    "ix_conveyor_jobs_executing",
+    jobs.c.lease_expires_at,
+    postgresql_where=text("state = 'executing'"),
+    sqlite_where=text("state = 'executing'"),
+)
+Index(
+    "ix_conveyor_jobs_finished",
+    jobs.c.state,
+    jobs.c.finished_at,
+    postgresql_where=text("state IN ('completed', 'discarded', 'cancelled')"),
+    sqlite_where=text("state IN ('completed', 'discarded', 'cancelled')"),
+)
+
+job_errors = Table(
+    "conveyor_job_errors",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("job_id", BigInteger, nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("traceback", Text),
+)
+
+queues = Table(
+    "conveyor_queues",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("paused", Boolean, nullable=False, server_default=text("false")),
+    Column("updated_at", Float, nullable=False),
+)
+
+workers = Table(
+    "conveyor_workers",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("hostname", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("queues", Text, nullable=False),
+    Column("processes", Integer, nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+)

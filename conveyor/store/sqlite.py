@@ -1,0 +1,212 @@
+"""SQLite driver: the embedded default. Several worker processes on one machine share one file.
+
+Locking: WAL mode lets readers run beside the one writer; every write transaction starts with
+``BEGIN IMMEDIATE`` so it takes the write lock up front (a deferred transaction that reads and then
+writes can fail with SQLITE_BUSY without waiting). Single-statement writes run in autocommit and are
+atomic on their own; ``busy_timeout`` makes a writer wait for the lock instead of failing.
+There is no LISTEN/NOTIFY: idle workers watch ``PRAGMA data_version``, which changes whenever another
+connection commits, and is cheap enough to read every few milliseconds.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from conveyor.engine.job import FetchedJob, InsertRow
+from conveyor.store.base import Driver, Failure
+
+BUSY_TIMEOUT_S = 30.0
+
+_INSERT_COLS = (
+    "queue, task, args, kwargs, state, priority, max_attempts, timeout, created_at, scheduled_at"
+)
+INSERT_ONE = f"INSERT INTO conveyor_jobs ({_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING id"
+INSERT_WITH_ID = f"INSERT INTO conveyor_jobs (id, {_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+NEXT_ID = (
+    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'conveyor_jobs'), 0), "
+    "coalesce((SELECT max(id) FROM conveyor_jobs), 0))"
+)
+
+# One statement, so it is atomic without an explicit transaction; the subquery walks ix_conveyor_jobs_fetch.
+FETCH_AVAILABLE = """
+UPDATE conveyor_jobs
+SET state = 'executing', attempt = attempt + 1, attempted_at = ?, lease_expires_at = ?, worker_id = ?
+WHERE id IN (
+    SELECT id FROM conveyor_jobs WHERE state = 'available' AND queue = ?
+    ORDER BY priority DESC, id LIMIT ?
+)
+RETURNING id, task, args, kwargs, attempt, max_attempts, timeout, queue, priority
+"""
+
+# The worker_id/state guard makes an acknowledgement from a worker that lost its lease a no-op.
+COMPLETE = """
+UPDATE conveyor_jobs SET state = 'completed', finished_at = ?, lease_expires_at = NULL, result = ?
+WHERE id = ? AND worker_id = ? AND state = 'executing'
+"""
+FAIL = """
+UPDATE conveyor_jobs
+SET state = CASE WHEN ? IS NULL THEN 'discarded' ELSE 'retryable' END,
+    scheduled_at = coalesce(?, scheduled_at),
+    finished_at = CASE WHEN ? IS NULL THEN ? END,
+    lease_expires_at = NULL
+WHERE id = ? AND worker_id = ? AND state = 'executing'
+"""
+INSERT_ERROR = "INSERT INTO conveyor_job_errors (job_id, attempt, at, error, traceback) VALUES (?,?,?,?,?)"
+RELEASE = """
+UPDATE conveyor_jobs
+SET state = 'available', attempt = max(attempt - 1, 0), lease_expires_at = NULL, worker_id = NULL
+WHERE id = ? AND worker_id = ? AND state = 'executing'
+"""
+EXTEND_LEASES = "UPDATE conveyor_jobs SET lease_expires_at = ? WHERE state = 'executing' AND worker_id = ?"
+STAGE_DUE = """
+UPDATE conveyor_jobs SET state = 'available'
+WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= ?
+"""
+SELECT_EXPIRED = """
+SELECT id, attempt, max_attempts, worker_id FROM conveyor_jobs
+WHERE state = 'executing' AND lease_expires_at < ?
+"""
+RESCUE = """
+UPDATE conveyor_jobs
+SET state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
+    finished_at = CASE WHEN attempt >= max_attempts THEN ? END,
+    scheduled_at = ?, lease_expires_at = NULL
+WHERE id = ? AND state = 'executing'
+"""
+
+
+def worker_lost_message(worker_id: str | None) -> str:
+    return f"worker lost: {worker_id or 'unknown worker'} stopped renewing its lease (killed or machine lost)"
+
+
+def configure_engine(engine: Engine) -> None:
+    """Pragmas on every connection, and ``BEGIN IMMEDIATE`` for every SQLAlchemy transaction."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (SQLAlchemy's documented recipe)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode except on power loss of the OS
+        cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class SQLiteDriver(Driver):
+    name = "sqlite"
+
+    def connect(self) -> sqlite3.Connection:
+        proxied = self.engine.raw_connection()
+        conn = proxied.driver_connection
+        proxied.detach()  # ours for the life of a worker thread, not returned to the pool
+        assert isinstance(conn, sqlite3.Connection)
+        return conn
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc)
+
+    @contextmanager
+    def _write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
+        cur = conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        else:
+            cur.execute("COMMIT")
+        finally:
+            cur.close()
+
+    # ------------------------------------------------------------------ enqueue
+    def insert_jobs(
+        self, conn: sqlite3.Connection, rows: Sequence[InsertRow], *, in_transaction: bool = False
+    ) -> list[int]:
+        params = [
+            (r.queue, r.task, r.args, r.kwargs, r.state, r.priority, r.max_attempts, r.timeout,
+             r.created_at, r.scheduled_at)
+            for r in rows
+        ]
+        if in_transaction or len(params) == 1:
+            cur = conn.cursor()
+            try:
+                return [cur.execute(INSERT_ONE, p).fetchone()[0] for p in params]
+            finally:
+                cur.close()
+        # Bulk: ids are allocated under the write lock, so they are ours and in order; executemany
+        # then runs one prepared statement for the whole batch.
+        with self._write(conn) as cur:
+            start = cur.execute(NEXT_ID).fetchone()[0] + 1
+            ids = list(range(start, start + len(params)))
+            cur.executemany(INSERT_WITH_ID, [(i, *p) for i, p in zip(ids, params, strict=True)])
+        return ids
+
+    # ------------------------------------------------------------------ worker hot path
+    def fetch_available(
+        self, conn: sqlite3.Connection, queue: str, limit: int, worker_id: str, now: float, lease: float
+    ) -> list[FetchedJob]:
+        rows = conn.execute(FETCH_AVAILABLE, (now, now + lease, worker_id, queue, limit)).fetchall()
+        rows.sort(key=lambda r: (-r[8], r[0]))
+        return [FetchedJob(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
+
+    def complete_jobs(
+        self, conn: sqlite3.Connection, done: Sequence[tuple[int, str | None]], worker_id: str, now: float
+    ) -> None:
+        with self._write(conn) as cur:
+            cur.executemany(COMPLETE, [(now, result, job_id, worker_id) for job_id, result in done])
+
+    def fail_jobs(
+        self, conn: sqlite3.Connection, failures: Sequence[Failure], worker_id: str, now: float
+    ) -> None:
+        with self._write(conn) as cur:
+            for f in failures:
+                cur.execute(FAIL, (f.retry_at, f.retry_at, f.retry_at, now, f.job_id, worker_id))
+                if cur.rowcount:  # only while we still hold it; a rescued job is someone else's now
+                    cur.execute(INSERT_ERROR, (f.job_id, f.attempt, now, f.error, f.traceback))
+
+    def release_jobs(self, conn: sqlite3.Connection, ids: Sequence[int], worker_id: str) -> int:
+        if not ids:
+            return 0
+        with self._write(conn) as cur:
+            cur.executemany(RELEASE, [(i, worker_id) for i in ids])
+            return cur.rowcount
+
+    def extend_leases(self, conn: sqlite3.Connection, worker_id: str, until: float) -> int:
+        return conn.execute(EXTEND_LEASES, (until, worker_id)).rowcount
+
+    def stage_due(self, conn: sqlite3.Connection, now: float) -> int:
+        return conn.execute(STAGE_DUE, (now,)).rowcount
+
+    def rescue_expired(self, conn: sqlite3.Connection, now: float) -> list[int]:
+        with self._write(conn) as cur:
+            lost = cur.execute(SELECT_EXPIRED, (now,)).fetchall()
+            for job_id, attempt, _max, worker_id in lost:
+                cur.execute(RESCUE, (now, now, job_id))
+                cur.execute(INSERT_ERROR, (job_id, attempt, now, worker_lost_message(worker_id), None))
+        return [r[0] for r in lost]
+
+    # ------------------------------------------------------------------ wake-ups
+    def watch(self, wake: threading.Event, stop: threading.Event, interval: float = 0.005) -> None:
+        """Set ``wake`` whenever another connection commits. Runs until ``stop`` is set."""
+        conn = self.connect()
+        try:
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            while not stop.wait(interval):
+                current = conn.execute("PRAGMA data_version").fetchone()[0]
+                if current != version:
+                    version = current
+                    wake.set()
+        finally:
+            conn.close()

@@ -1,0 +1,407 @@
+"""The executor: the loop inside one worker process that fetches jobs, runs them and records outcomes.
+
+Threads:
+* the main thread fetches batches, stages due jobs and flushes outcomes (one DB connection, ours alone);
+* ``concurrency`` runner threads execute jobs (``async def`` tasks go to one event-loop thread);
+* a heartbeat thread renews the leases of the jobs this process holds (its own connection);
+* a watcher thread sets ``wake`` when new work may exist (LISTEN/NOTIFY or ``PRAGMA data_version``).
+
+Throughput comes from batching: jobs are fetched and acknowledged many at a time. To keep a slow job
+from holding a batch of others hostage, the fetch size adapts to how long jobs take: fast jobs are
+prefetched in large batches, slow ones only up to ``concurrency``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from conveyor.engine import clock
+from conveyor.engine.job import FetchedJob
+from conveyor.errors import UnknownTaskError
+from conveyor.store.base import Failure
+from conveyor.worker.context import JobContext, _current
+from conveyor.worker.options import WorkerOptions
+
+if TYPE_CHECKING:
+    from multiprocessing.sharedctypes import Synchronized
+
+    from conveyor.app import Conveyor
+    from conveyor.engine.task import Task
+
+log = logging.getLogger("conveyor.worker")
+
+MAX_BATCH = 500  # most jobs fetched at once
+PREFETCH_SECONDS = 0.02  # prefetch about this much work beyond the running jobs
+FLUSH_INTERVAL = 0.01  # outcomes wait at most this long before they are written
+FLUSH_SIZE = 200  # ... or until this many are pending
+STAGE_INTERVAL = 0.25  # how often due scheduled/retryable jobs are promoted
+PAUSE_REFRESH = 1.0  # how often paused queues are re-read
+
+
+class Executor:
+    """Runs jobs for one worker process until told to stop (or a stop condition is met)."""
+
+    def __init__(
+        self,
+        app: Conveyor,
+        opts: WorkerOptions,
+        worker_id: str,
+        processed: Synchronized[int] | None = None,
+    ) -> None:
+        self.app = app
+        self.opts = opts
+        self.worker_id = worker_id
+        self.driver = app.driver
+        self.lease = opts.lease or app.settings.lease_seconds
+        self.grace = app.settings.shutdown_grace_seconds if opts.grace is None else opts.grace
+        self.processed = processed
+        self.local_processed = 0
+        self.stop = threading.Event()
+        self.wake = threading.Event()
+        self.notified = threading.Event()
+        self._jobs: queue.SimpleQueue[FetchedJob | None] = queue.SimpleQueue()
+        self._held: set[int] = set()  # fetched and not finished here (buffered or running)
+        self._done: list[tuple[int, str | None]] = []
+        self._failed: list[Failure] = []
+        self._first_pending = 0.0
+        self._avg_duration = 0.001
+        self._threads: list[threading.Thread] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_lock = threading.Lock()
+        self._conn: Any = None
+        self._paused: set[str] = set()
+
+    # ------------------------------------------------------------------ public
+    def request_stop(self, *_: Any) -> None:
+        self.stop.set()
+        self.wake.set()
+
+    def run(self) -> int:
+        """Run until stopped; returns the number of jobs this executor finished."""
+        self._conn = self._connect()
+        self._start_threads()
+        try:
+            self._main_loop()
+        finally:
+            self._shutdown()
+        return self.local_processed
+
+    # ------------------------------------------------------------------ main loop
+    def _main_loop(self) -> None:
+        opts = self.opts
+        last_stage = last_pause = 0.0
+        drained = False  # the last fetch found less than asked: wait for news before asking again
+        idle_since = time.monotonic()
+        while not self.stop.is_set():
+            now = clock.now()
+            mono = time.monotonic()
+            if self.notified.is_set():
+                self.notified.clear()
+                drained = False
+            if mono - last_stage >= STAGE_INTERVAL:
+                last_stage = mono
+                if self._db(self.driver.stage_due, now):
+                    drained = False
+            if mono - last_pause >= PAUSE_REFRESH:
+                last_pause = mono
+                self._paused = self._db_admin(self.driver.paused_queues, default=self._paused)
+                drained = False
+            self._flush(force=False)
+            if self._limit_reached():
+                if not self._held:
+                    break
+            else:
+                if not drained or mono - idle_since >= opts.sleep:
+                    fetched, asked = self._fill(now)
+                    if asked:
+                        drained = fetched < asked
+                        if drained:
+                            idle_since = mono
+                if drained and not self._held and not self._pending():
+                    if opts.once and self.local_processed:
+                        break
+                    if opts.stop_when_empty and self._nothing_left():
+                        break
+            self.wake.wait(self._wait_time())
+            self.wake.clear()
+
+    def _wait_time(self) -> float:
+        if self._pending():
+            return FLUSH_INTERVAL
+        if self._held:
+            return 0.05
+        return min(self.opts.sleep, 0.05) if self.opts.stop_when_empty else self.opts.sleep
+
+    def _limit_reached(self) -> bool:
+        if self.opts.once:
+            return self.local_processed >= 1
+        if self.opts.max_jobs and self.processed is not None:
+            return self.processed.value >= self.opts.max_jobs
+        return False
+
+    def _nothing_left(self) -> bool:
+        return self._db_admin(self.driver.pending_count, self.opts.queues, clock.now(), default=1) == 0
+
+    def _target(self) -> int:
+        c = self.opts.concurrency
+        if self.opts.once:
+            return 1
+        extra = int(c * PREFETCH_SECONDS / max(self._avg_duration, 1e-6))
+        return max(c, min(MAX_BATCH, c + extra))
+
+    def _fill(self, now: float) -> tuple[int, int]:
+        """Fetch up to the target buffer; queues in the order given (first listed, first served)."""
+        target = self._target()
+        free = target - len(self._held)
+        if free < max(1, target // 2) and self._held:
+            return 0, 0
+        if self.opts.max_jobs and self.processed is not None:
+            free = min(free, self.opts.max_jobs - self.processed.value - len(self._held))
+        asked = free
+        total = 0
+        for q in self.opts.queues:
+            if free <= 0:
+                break
+            if q in self._paused:
+                continue
+            jobs = self._db(self.driver.fetch_available, q, free, self.worker_id, now, self.lease)
+            if not jobs:
+                continue
+            for job in jobs:
+                self._held.add(job.id)
+                self._jobs.put(job)
+            total += len(jobs)
+            free -= len(jobs)
+        return total, asked
+
+    def _pending(self) -> bool:
+        return bool(self._done or self._failed)
+
+    def _flush(self, force: bool) -> None:
+        if not self._pending():
+            return
+        n = len(self._done) + len(self._failed)
+        if not force and n < FLUSH_SIZE and time.monotonic() - self._first_pending < FLUSH_INTERVAL:
+            return
+        # Swap the lists first: runner threads append to the new ones while we write the old.
+        done, self._done = self._done, []
+        failed, self._failed = self._failed, []
+        now = clock.now()
+        try:
+            if done:
+                self._db(self.driver.complete_jobs, done, self.worker_id, now, retry=True)
+            if failed:
+                self._db(self.driver.fail_jobs, failed, self.worker_id, now, retry=True)
+        except BaseException:
+            self._done[:0], self._failed[:0] = done, failed  # keep them for the next try
+            raise
+        finished = len(done) + len(failed)
+        self.local_processed += finished
+        if self.processed is not None:
+            with self.processed.get_lock():
+                self.processed.value += finished
+
+    # ------------------------------------------------------------------ database access
+    def _connect(self) -> Any:
+        delay = 0.5
+        while True:
+            try:
+                return self.driver.connect()
+            except Exception as exc:
+                if self.stop.is_set():
+                    raise
+                log.warning("database unreachable (%s): retrying in %.0fs", _first_line(exc), delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 30)
+
+    def _db(self, fn: Callable[..., Any], *args: Any, retry: bool = True) -> Any:
+        """Run a driver call on our connection; on a lost connection, reconnect and try again."""
+        while True:
+            try:
+                return fn(self._conn, *args)
+            except Exception as exc:
+                if not self.driver.is_disconnect(exc) or self.stop.is_set() and not retry:
+                    raise
+                log.warning("database connection lost (%s): reconnecting", _first_line(exc))
+                try:
+                    self._conn.close()
+                except Exception:  # noqa: S110 - already broken
+                    pass
+                self._conn = self._connect()
+
+    def _db_admin(self, fn: Callable[..., Any], *args: Any, default: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as exc:
+            if not self.driver.is_disconnect(exc) and "OperationalError" not in type(exc).__name__:
+                raise
+            log.warning("database unavailable (%s)", _first_line(exc))
+            return default
+
+    # ------------------------------------------------------------------ threads
+    def _start_threads(self) -> None:
+        for i in range(self.opts.concurrency):
+            t = threading.Thread(target=self._runner, name=f"conveyor-runner-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        self._watch_stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="conveyor-watch", daemon=True)
+        self._watcher.start()
+        self._heartbeat = threading.Thread(target=self._heartbeats, name="conveyor-heartbeat", daemon=True)
+        self._heartbeat.start()
+
+    def _watch(self) -> None:
+        relay = _Relay(self.notified, self.wake)
+        while not self._watch_stop.is_set():
+            try:
+                self.driver.watch(relay, self._watch_stop)  # type: ignore[arg-type]
+            except Exception as exc:
+                if self._watch_stop.is_set():
+                    return
+                log.warning("notification listener failed (%s): falling back to polling", _first_line(exc))
+                self._watch_stop.wait(self.opts.sleep)
+
+    def _heartbeats(self) -> None:
+        conn = None
+        interval = self.lease / 3
+        while not self._watch_stop.wait(interval):
+            try:
+                if conn is None:
+                    conn = self.driver.connect()
+                self.driver.extend_leases(conn, self.worker_id, clock.now() + self.lease)
+            except Exception as exc:
+                log.warning("could not renew leases (%s)", _first_line(exc))
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def _runner(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            self._execute(job)
+
+    def _async_loop(self) -> asyncio.AbstractEventLoop:
+        with self._loop_lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="conveyor-asyncio", daemon=True).start()
+                self._loop = loop
+            return self._loop
+
+    def _execute(self, job: FetchedJob) -> None:
+        started = time.perf_counter()
+        task = self.app.tasks.get(job.task)
+        if task is None:
+            err = UnknownTaskError(job.task, list(self.app.tasks))
+            self._record_failure(job, None, str(err), None, discard=True)
+        else:
+            token = _current.set(JobContext(job.id, job.task, job.queue, job.attempt, job.max_attempts))
+            try:
+                args = json.loads(job.args)
+                kwargs = {} if job.kwargs == "{}" else json.loads(job.kwargs)
+                if task.is_async:
+                    fut = asyncio.run_coroutine_threadsafe(task.fn(*args, **kwargs), self._async_loop())
+                    result = fut.result()
+                else:
+                    result = task.fn(*args, **kwargs)
+            except BaseException as exc:  # a task's SystemExit must not kill the runner thread
+                self._record_failure(job, task, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            else:
+                self._record_success(job, task, result)
+            finally:
+                _current.reset(token)
+        # Exponential moving average of run time drives the prefetch size.
+        self._avg_duration += (time.perf_counter() - started - self._avg_duration) * 0.05
+        self._held.discard(job.id)
+        self.wake.set()
+
+    def _mark_pending(self) -> None:
+        if not self._done and not self._failed:
+            self._first_pending = time.monotonic()
+
+    def _record_success(self, job: FetchedJob, task: Task[Any, Any], result: Any) -> None:
+        stored = None
+        if task.store_result:
+            try:
+                stored = json.dumps(result)
+            except (TypeError, ValueError) as exc:
+                log.warning("job %s: result of task %r is not JSON-serialisable (%s); not stored",
+                            job.id, task.name, exc)
+        self._mark_pending()
+        self._done.append((job.id, stored))
+
+    def _record_failure(
+        self, job: FetchedJob, task: Task[Any, Any] | None, error: str, tb: str | None, discard: bool = False
+    ) -> None:
+        retry_at = None
+        if task is not None and not discard:
+            limit = job.max_attempts
+            if task.declared_max_attempts is None and self.opts.tries:
+                limit = self.opts.tries
+            if job.attempt < limit:
+                retry_at = clock.now() + task.retry.backoff(job.attempt)
+        if retry_at is None:
+            log.error("job %s (%s) failed for good on attempt %s: %s", job.id, job.task, job.attempt, error)
+        else:
+            log.warning("job %s (%s) failed on attempt %s, retrying: %s", job.id, job.task, job.attempt, error)
+        self._mark_pending()
+        self._failed.append(Failure(job.id, job.attempt, error, tb, retry_at))
+
+    # ------------------------------------------------------------------ shutdown
+    def _shutdown(self) -> None:
+        """Stop fetching, give back what has not started, let running jobs finish within the grace
+        period, give back the rest, and write every outcome."""
+        not_started: list[int] = []
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                not_started.append(job.id)
+                self._held.discard(job.id)
+        for _ in self._threads:
+            self._jobs.put(None)
+        if not_started:
+            self._db(self.driver.release_jobs, not_started, self.worker_id)
+        deadline = time.monotonic() + self.grace
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self._flush(force=True)
+        if self._held:
+            still = list(self._held)
+            log.warning("grace period over: releasing %d running job(s) back to their queues", len(still))
+            self._db(self.driver.release_jobs, still, self.worker_id)
+        self._watch_stop.set()
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        try:
+            self._conn.close()
+        except Exception:  # noqa: S110
+            pass
+
+
+class _Relay:
+    """Looks like an Event to a driver's ``watch``: a notification sets both flags."""
+
+    def __init__(self, notified: threading.Event, wake: threading.Event) -> None:
+        self._notified, self._wake = notified, wake
+
+    def set(self) -> None:
+        self._notified.set()
+        self._wake.set()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
