@@ -1,0 +1,131 @@
+"""What every command group shares: loading the application, printing, turning errors into one line."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from conveyor.app import Conveyor
+from conveyor.errors import ConfigurationError, ConveyorError
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def load_app(path: str | None) -> Conveyor:
+    """``module:attribute`` (or ``CONVEYOR_APP``); without one, a bare app on ``CONVEYOR_DATABASE_URL``."""
+    path = path or os.environ.get("CONVEYOR_APP")
+    if not path:
+        return Conveyor()
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ConfigurationError(f"--app must look like 'package.module:app', got {path!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(f"cannot import {module_name!r} for --app: {exc}") from None
+    app = getattr(module, attr, None)
+    if not isinstance(app, Conveyor):
+        raise ConfigurationError(f"{path!r} is not a Conveyor application (found {type(app).__name__})")
+    return app
+
+
+def get_app(ctx: typer.Context) -> Conveyor:
+    state = ctx.find_root().obj
+    if state.get("app") is None:
+        state["app"] = load_app(state.get("app_path"))
+    app: Conveyor = state["app"]
+    return app
+
+
+def handle_errors(fn: F) -> F:
+    """Library errors become one line on stderr and exit code 2 (no traceback)."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConveyorError as exc:
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        except Exception as exc:
+            if "OperationalError" in type(exc).__name__:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                err_console.print(f"[red]error:[/red] database unavailable: {first}", highlight=False)
+                raise typer.Exit(2) from None
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
+        force=True,
+    )
+
+
+def fmt_time(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def fmt_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def parse_json(value: str | None, kind: type, option: str) -> Any:
+    """Parse a JSON CLI option, as a usage error (exit 2) when malformed."""
+    if value is None:
+        return kind()
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not valid JSON ({exc.msg} at position {exc.pos})", param_hint=option) from None
+    if not isinstance(parsed, kind):
+        raise typer.BadParameter(f"must be a JSON {'array' if kind is list else 'object'}", param_hint=option)
+    return parsed
+
+
+def parse_queues(value: str, option: str = "--queue") -> list[str]:
+    names = [q.strip() for q in value.split(",")]
+    if not value.strip() or any(not q for q in names) or any(" " in q for q in names):
+        raise typer.BadParameter(
+            f"{value!r} is not a queue list: give names separated by commas, e.g. 'snapshots,default'",
+            param_hint=option,
+        )
+    return names
+
+
+@contextmanager
+def spinner(message: str) -> Iterator[None]:
+    with console.status(message):
+        yield

@@ -1,0 +1,56 @@
+"""Rich renderings of jobs, shared by ``jobs show`` and ``failed show``."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from conveyor.cli.common import fmt_time
+from conveyor.engine.job import JobRecord
+
+
+def job_detail(job: JobRecord) -> Group:
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("id", str(job.id))
+    t.add_row("task", job.task)
+    t.add_row("queue", f"{job.queue} (priority {job.priority})")
+    t.add_row("state", job.state.value)
+    t.add_row("attempts", f"{job.attempt} of {job.max_attempts}")
+    t.add_row("args", Text(json.dumps(job.args)))
+    t.add_row("kwargs", Text(json.dumps(job.kwargs)))
+    t.add_row("created", fmt_time(job.created_at))
+    t.add_row("scheduled", fmt_time(job.scheduled_at))
+    t.add_row("last attempt", fmt_time(job.attempted_at))
+    t.add_row("finished", fmt_time(job.finished_at))
+    if job.attempted_at and job.finished_at:
+        t.add_row("ran for", f"{job.finished_at - job.attempted_at:.3f}s")
+    if job.worker_id:
+        t.add_row("worker", job.worker_id)
+    if job.timeout:
+        t.add_row("timeout", f"{job.timeout:g}s")
+    if job.result is not None:
+        t.add_row("result", Text(json.dumps(job.result)))
+    parts: list[Table | Panel] = [t]
+    for e in job.errors:
+        body = Text(e.error + ("\n\n" + e.traceback if e.traceback else ""))
+        parts.append(Panel(body, title=f"attempt {e.attempt} failed at {fmt_time(e.at)}", border_style="red"))
+    return Group(*parts)
+
+
+def jobs_table(jobs: list[JobRecord], title: str) -> Table:
+    t = Table(title=title)
+    for col in ("id", "task", "queue", "state", "attempts", "finished", "last error"):
+        t.add_column(col)
+    for j in jobs:
+        err = j.last_error.error if j.last_error else ""
+        t.add_row(
+            str(j.id), j.task, j.queue, j.state.value, f"{j.attempt}/{j.max_attempts}",
+            fmt_time(j.finished_at), Text(err[:80]),
+        )
+    return t

@@ -1,0 +1,44 @@
+"""``conveyor work``: run a worker."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from conveyor.cli.common import get_app, handle_errors, parse_queues, setup_logging
+from conveyor.worker import WorkerOptions, run_worker
+
+
+@handle_errors
+def work(
+    ctx: typer.Context,
+    queue: Annotated[str, typer.Option("--queue", "-q", help="Queues, first listed served first.")] = "default",
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs at once per process.")] = 4,
+    processes: Annotated[int, typer.Option(min=0, help="Child processes (0: run in this process).")] = 1,
+    sleep: Annotated[float, typer.Option(min=0.001, help="Seconds between polls when idle.")] = 1.0,
+    tries: Annotated[int | None, typer.Option(min=1, help="Attempts for tasks that do not set them.")] = None,
+    timeout: Annotated[float, typer.Option(min=0.001, help="Seconds a job may run (tasks may set less).")] = 3600,
+    max_time: Annotated[float, typer.Option(min=0, help="Stop after this many seconds (0: never).")] = 0,
+    max_jobs: Annotated[int, typer.Option(min=0, help="Stop after this many jobs (0: never).")] = 0,
+    memory_limit: Annotated[int, typer.Option(min=0, help="Stop when a process exceeds this many MiB.")] = 0,
+    stop_when_empty: Annotated[bool, typer.Option(help="Stop when nothing is available or running.")] = False,
+    once: Annotated[bool, typer.Option(help="Run a single job, then stop.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Process jobs until stopped (SIGTERM/Ctrl-C stop gracefully; a second one stops at once)."""
+    setup_logging(verbose)
+    opts = WorkerOptions(
+        queues=parse_queues(queue),
+        concurrency=concurrency,
+        processes=processes,
+        sleep=sleep,
+        tries=tries,
+        timeout=timeout,
+        max_time=max_time,
+        max_jobs=max_jobs,
+        memory_limit=memory_limit,
+        stop_when_empty=stop_when_empty,
+        once=once,
+    )
+    raise typer.Exit(run_worker(get_app(ctx), opts))

@@ -1,0 +1,164 @@
+"""The driver suite: the same cases against every database (River's driver tests, per operation)."""
+
+from __future__ import annotations
+
+import threading
+
+from conveyor import Conveyor
+from conveyor.engine import clock
+from conveyor.engine.states import JobState
+from conveyor.store.base import Failure
+
+W = "host:1:abc/1"
+
+
+def _states(app: Conveyor, ids: list[int]) -> list[str]:
+    return [app.get_job(i).state.value for i in ids]
+
+
+def test_bulk_insert_returns_ids_in_order(app: Conveyor) -> None:
+    ids = app.enqueue_many([{"task": "t", "args": [i]} for i in range(50)])
+    assert len(set(ids)) == 50
+    assert [app.get_job(i).args for i in ids[:3]] == [[0], [1], [2]]
+
+
+def test_fetch_takes_highest_priority_first_then_fifo(app: Conveyor) -> None:
+    low = app.enqueue("t", priority=0)
+    high1 = app.enqueue("t", priority=5)
+    high2 = app.enqueue("t", priority=5)
+    conn = app.driver.connect()
+    jobs = app.driver.fetch_available(conn, "default", 10, W, clock.now(), 60)
+    assert [j.id for j in jobs] == [high1, high2, low]
+    assert all(j.attempt == 1 for j in jobs)
+    assert _states(app, [low]) == ["executing"]
+    assert app.get_job(low).worker_id == W
+
+
+def test_fetch_respects_the_limit_and_the_queue(app: Conveyor) -> None:
+    app.enqueue_many([{"task": "t"} for _ in range(5)] + [{"task": "t", "queue": "other"}])
+    conn = app.driver.connect()
+    assert len(app.driver.fetch_available(conn, "default", 3, W, clock.now(), 60)) == 3
+    assert len(app.driver.fetch_available(conn, "default", 10, W, clock.now(), 60)) == 2
+    assert len(app.driver.fetch_available(conn, "other", 10, W, clock.now(), 60)) == 1
+
+
+def test_concurrent_fetchers_never_get_the_same_job(app: Conveyor) -> None:
+    app.enqueue_many([{"task": "t"} for _ in range(400)])
+    got: list[list[int]] = []
+
+    def fetch(n: int) -> None:
+        conn = app.driver.connect()
+        mine: list[int] = []
+        while batch := app.driver.fetch_available(conn, "default", 7, f"w{n}", clock.now(), 60):
+            mine.extend(j.id for j in batch)
+        got.append(mine)
+        conn.close()
+
+    threads = [threading.Thread(target=fetch, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    flat = [i for g in got for i in g]
+    assert len(flat) == 400 and len(set(flat)) == 400
+
+
+def test_scheduled_jobs_are_not_fetched_until_staged(app: Conveyor) -> None:
+    job = app.enqueue("t", delay=30)
+    conn = app.driver.connect()
+    assert app.get_job(job).state == JobState.SCHEDULED
+    assert app.driver.fetch_available(conn, "default", 10, W, clock.now(), 60) == []
+    app.driver.stage_due(conn, clock.now() + 31)
+    assert [j.id for j in app.driver.fetch_available(conn, "default", 10, W, clock.now(), 60)] == [job]
+
+
+def test_completion_is_ignored_when_the_lease_was_lost(app: Conveyor) -> None:
+    a, b = app.enqueue("t"), app.enqueue("t")
+    conn = app.driver.connect()
+    app.driver.fetch_available(conn, "default", 10, W, clock.now(), 60)
+    app.driver.complete_jobs(conn, [(a, None), (b, '"ok"')], "someone-else", clock.now())
+    assert _states(app, [a, b]) == ["executing", "executing"]
+    app.driver.complete_jobs(conn, [(a, None), (b, '"ok"')], W, clock.now())
+    assert _states(app, [a, b]) == ["completed", "completed"]
+    assert app.get_job(b).result == "ok"
+
+
+def test_failure_keeps_every_error_and_discards_after_the_last_attempt(app: Conveyor) -> None:
+    job = app.enqueue("t", max_attempts=2)
+    conn = app.driver.connect()
+    now = clock.now()
+    app.driver.fetch_available(conn, "default", 1, W, now, 60)
+    app.driver.fail_jobs(conn, [Failure(job, 1, "ValueError: one", "tb1", retry_at=now)], W, now)
+    assert app.get_job(job).state == JobState.RETRYABLE
+    app.driver.stage_due(conn, now + 1)
+    app.driver.fetch_available(conn, "default", 1, W, now + 1, 60)
+    app.driver.fail_jobs(conn, [Failure(job, 2, "ValueError: two", "tb2", retry_at=None)], W, now + 1)
+    rec = app.get_job(job)
+    assert rec.state == JobState.DISCARDED and rec.attempt == 2
+    assert [(e.attempt, e.error, e.traceback) for e in rec.errors] == [
+        (1, "ValueError: one", "tb1"),
+        (2, "ValueError: two", "tb2"),
+    ]
+
+
+def test_release_gives_the_attempt_back(app: Conveyor) -> None:
+    job = app.enqueue("t")
+    conn = app.driver.connect()
+    app.driver.fetch_available(conn, "default", 1, W, clock.now(), 60)
+    assert app.driver.release_jobs(conn, [job], W) == 1
+    rec = app.get_job(job)
+    assert (rec.state, rec.attempt, rec.worker_id) == (JobState.AVAILABLE, 0, None)
+
+
+def test_expired_lease_is_rescued_as_worker_lost(app: Conveyor) -> None:
+    once, last = app.enqueue("t", max_attempts=3), app.enqueue("t", max_attempts=1)
+    conn = app.driver.connect()
+    now = clock.now()
+    app.driver.fetch_available(conn, "default", 10, W, now, lease=5)
+    assert app.driver.rescue_expired(conn, now + 1) == []  # still leased
+    assert sorted(app.driver.rescue_expired(conn, now + 6)) == sorted([once, last])
+    a, b = app.get_job(once), app.get_job(last)
+    assert a.state == JobState.AVAILABLE and "worker lost" in a.errors[0].error
+    assert b.state == JobState.DISCARDED and "worker lost" in b.errors[0].error
+
+
+def test_heartbeat_extends_leases_of_the_holder_only(app: Conveyor) -> None:
+    job = app.enqueue("t")
+    conn = app.driver.connect()
+    now = clock.now()
+    app.driver.fetch_available(conn, "default", 1, W, now, lease=5)
+    assert app.driver.extend_leases(conn, "other", now + 100) == 0
+    assert app.driver.extend_leases(conn, W, now + 100) == 1
+    assert app.driver.rescue_expired(conn, now + 50) == []
+    assert app.get_job(job).lease_expires_at == now + 100
+
+
+def test_retry_of_discarded_job_gives_one_more_attempt(app: Conveyor) -> None:
+    job = app.enqueue("t", max_attempts=1)
+    conn = app.driver.connect()
+    app.driver.fetch_available(conn, "default", 1, W, clock.now(), 60)
+    app.driver.fail_jobs(conn, [Failure(job, 1, "E: x", None, None)], W, clock.now())
+    app.retry([job])
+    rec = app.get_job(job)
+    assert (rec.state, rec.attempt, rec.max_attempts) == (JobState.AVAILABLE, 1, 2)
+    assert len(rec.errors) == 1  # history kept
+
+
+def test_pause_resume_and_stats(app: Conveyor) -> None:
+    app.enqueue_many([{"task": "t"}, {"task": "t"}, {"task": "t", "queue": "b"}])
+    app.driver.set_paused("b", True, clock.now())
+    stats = {s.queue: s for s in app.driver.queue_stats(clock.now())}
+    assert stats["default"].counts == {"available": 2} and not stats["default"].paused
+    assert stats["b"].paused and stats["b"].waiting == 1
+    assert app.driver.paused_queues() == {"b"}
+    app.driver.set_paused("b", False, clock.now())
+    assert app.driver.paused_queues() == set()
+
+
+def test_clear_deletes_waiting_jobs_only(app: Conveyor) -> None:
+    running = app.enqueue("t")
+    conn = app.driver.connect()
+    app.driver.fetch_available(conn, "default", 1, W, clock.now(), 60)
+    app.enqueue_many([{"task": "t"}, {"task": "t", "delay": 60}])
+    assert app.driver.clear_queue("default") == 2
+    assert _states(app, [running]) == ["executing"]
