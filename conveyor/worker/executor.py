@@ -54,7 +54,7 @@ class Executor:
         app: Conveyor,
         opts: WorkerOptions,
         worker_id: str,
-        processed: Synchronized[int] | None = None,
+        processed: Synchronized[int] | None = None,  # jobs claimed by all children of a supervisor
     ) -> None:
         self.app = app
         self.opts = opts
@@ -64,6 +64,7 @@ class Executor:
         self.grace = app.settings.shutdown_grace_seconds if opts.grace is None else opts.grace
         self.processed = processed
         self.local_processed = 0
+        self.claimed = 0
         self.stop = threading.Event()
         self.wake = threading.Event()
         self.notified = threading.Event()
@@ -141,8 +142,9 @@ class Executor:
         return min(self.opts.sleep, 0.05) if self.opts.stop_when_empty else self.opts.sleep
 
     def _limit_reached(self) -> bool:
+        """--once / --max-jobs: counted when jobs are claimed, so buffered jobs count too."""
         if self.opts.once:
-            return self.local_processed >= 1
+            return self.claimed >= 1
         if self.opts.max_jobs and self.processed is not None:
             return self.processed.value >= self.opts.max_jobs
         return False
@@ -164,7 +166,7 @@ class Executor:
         if free < max(1, target // 2) and self._held:
             return 0, 0
         if self.opts.max_jobs and self.processed is not None:
-            free = min(free, self.opts.max_jobs - self.processed.value - len(self._held))
+            free = min(free, self.opts.max_jobs - self.processed.value)
         asked = free
         total = 0
         for q in self.opts.queues:
@@ -180,6 +182,10 @@ class Executor:
                 self._jobs.put(job)
             total += len(jobs)
             free -= len(jobs)
+            self.claimed += len(jobs)
+            if self.processed is not None:
+                with self.processed.get_lock():
+                    self.processed.value += len(jobs)
         return total, asked
 
     def _pending(self) -> bool:
@@ -203,11 +209,7 @@ class Executor:
         except BaseException:
             self._done[:0], self._failed[:0] = done, failed  # keep them for the next try
             raise
-        finished = len(done) + len(failed)
-        self.local_processed += finished
-        if self.processed is not None:
-            with self.processed.get_lock():
-                self.processed.value += finished
+        self.local_processed += len(done) + len(failed)
 
     # ------------------------------------------------------------------ database access
     def _connect(self) -> Any:

@@ -225,9 +225,16 @@ class Supervisor:
             by_child.setdefault(job["worker_id"], []).append(job)
         for child in list(self.children.values()):
             jobs = by_child.get(child.worker_id, [])
-            late = [j for j in jobs if now > (j["attempted_at"] or now) + (j["timeout"] or self.opts.timeout)]
+            late = [j for j in jobs if now > (j["attempted_at"] or now) + self._timeout_of(j)]
             if late:
                 self._kill_for_timeout(child, late, [j for j in jobs if j not in late])
+
+    def _timeout_of(self, job: dict[str, Any]) -> float:
+        """The job's own timeout, else its task's (a job enqueued by name may not carry it), else --timeout."""
+        if job["timeout"] is not None:
+            return float(job["timeout"])
+        task = self.app.tasks.get(job["task"])
+        return task.timeout if task is not None and task.timeout else self.opts.timeout
 
     def _kill_for_timeout(self, child: _Child, late: list[dict[str, Any]], others: list[dict[str, Any]]) -> None:
         os.kill(child.pid, signal.SIGKILL)
@@ -236,8 +243,7 @@ class Supervisor:
         driver, now = self.app.driver, clock.now()
         failures = []
         for j in late:
-            limit = self.opts.timeout if j["timeout"] is None else j["timeout"]
-            error = f"TimeoutError: job exceeded its {limit:g}s timeout; its worker process was killed"
+            error = f"TimeoutError: job exceeded its {self._timeout_of(j):g}s timeout; its worker process was killed"
             log.error("job %s (%s): %s", j["id"], j["task"], error)
             task = self.app.tasks.get(j["task"])
             retry_at = None

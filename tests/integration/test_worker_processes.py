@@ -1,0 +1,115 @@
+"""Prefork workers as users run them: real processes, real signals, real databases."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from conveyor import Conveyor
+from conveyor.engine.states import JobState
+from tests.integration import jobs_app as tasks
+from tests.integration.conftest import ROOT, Workers, state_of, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def test_stuck_job_is_killed_at_its_timeout_and_its_siblings_go_back_unharmed(
+    app: Conveyor, workers: Workers
+) -> None:
+    stuck = app.enqueue_spec(tasks.stuck.job())
+    sibling = app.enqueue_spec(tasks.sleepy.job(2.5))
+    w = workers.start("--concurrency", "2", "--sleep", "0.1")
+    wait_for(lambda: state_of(app, stuck) == JobState.DISCARDED, 20, "the stuck job to time out")
+    rec = app.get_job(stuck)
+    assert rec.errors[-1].error.startswith("TimeoutError: job exceeded its 1s timeout")
+    wait_for(lambda: state_of(app, sibling) == JobState.COMPLETED, 20, "the sibling to complete")
+    sib = app.get_job(sibling)
+    assert sib.attempt == 1 and sib.errors == []  # released without losing an attempt
+    assert w.poll() is None  # the worker replaced its child and kept running
+    os.killpg(w.pid, signal.SIGTERM)
+    assert w.wait(20) == 0
+
+
+def test_job_held_by_a_killed_worker_runs_again_on_another_after_its_lease(
+    app: Conveyor, workers: Workers
+) -> None:
+    job = app.enqueue_spec(tasks.sleepy.job(1.0))
+    first = workers.start("--sleep", "0.1", CONVEYOR_LEASE_SECONDS="2")
+    wait_for(lambda: state_of(app, job) == JobState.EXECUTING, 20, "the job to start")
+    os.killpg(first.pid, signal.SIGKILL)  # supervisor and child, like a lost machine
+    first.wait(10)
+    second = workers.start("--sleep", "0.1", CONVEYOR_LEASE_SECONDS="2")
+    wait_for(lambda: state_of(app, job) == JobState.COMPLETED, 30, "the rescued job to complete")
+    rec = app.get_job(job)
+    assert rec.attempt == 2
+    assert "worker lost" in rec.errors[0].error
+    os.killpg(second.pid, signal.SIGTERM)
+    assert second.wait(20) == 0
+
+
+def test_child_that_dies_mid_job_is_replaced_and_its_job_rescued_at_once(
+    app: Conveyor, workers: Workers
+) -> None:
+    job = app.enqueue_spec(tasks.crash_once.job())
+    w = workers.start("--sleep", "0.1")  # default 60 s lease: rescue must not wait for it
+    wait_for(lambda: state_of(app, job) == JobState.COMPLETED, 20, "the job to survive on attempt 2")
+    rec = app.get_job(job)
+    assert rec.attempt == 2 and "worker lost" in rec.errors[0].error
+    os.killpg(w.pid, signal.SIGTERM)
+    w.wait(20)
+    assert "exited unexpectedly (code 3)" in w.stderr.read()  # type: ignore[union-attr]
+
+
+def test_sigterm_lets_the_running_job_finish_and_gives_back_the_rest(app: Conveyor, workers: Workers) -> None:
+    ids = [app.enqueue_spec(tasks.sleepy.job(1.0)) for _ in range(3)]
+    w = workers.start("--concurrency", "1", "--sleep", "0.1")
+    wait_for(lambda: any(state_of(app, i) == JobState.EXECUTING for i in ids), 20, "a job to start")
+    os.killpg(w.pid, signal.SIGTERM)
+    assert w.wait(30) == 0
+    states = sorted(state_of(app, i).value for i in ids)
+    assert states.count("completed") >= 1
+    assert "executing" not in states  # nothing left claimed by a worker that is gone
+    for i in ids:
+        rec = app.get_job(i)
+        if rec.state == JobState.AVAILABLE:
+            assert rec.attempt == 0  # given back without spending an attempt
+
+
+def test_running_job_past_the_grace_period_is_released_without_losing_an_attempt(
+    app: Conveyor, workers: Workers
+) -> None:
+    job = app.enqueue_spec(tasks.sleepy.job(30))
+    w = workers.start("--sleep", "0.1", CONVEYOR_SHUTDOWN_GRACE_SECONDS="1")
+    wait_for(lambda: state_of(app, job) == JobState.EXECUTING, 20, "the job to start")
+    os.killpg(w.pid, signal.SIGTERM)
+    assert w.wait(20) == 0
+    rec = app.get_job(job)
+    assert (rec.state, rec.attempt) == (JobState.AVAILABLE, 0)
+
+
+def test_max_time_stops_the_worker_cleanly(app: Conveyor, workers: Workers) -> None:
+    w = workers.start("--max-time", "1", "--sleep", "0.1")
+    assert w.wait(20) == 0
+    assert "--max-time 1s reached" in w.stderr.read()  # type: ignore[union-attr]
+
+
+def test_stop_when_empty_with_several_processes(app: Conveyor, workers: Workers) -> None:
+    ids = app.enqueue_many([{"task": "record"} for _ in range(300)])
+    w = workers.start("--processes", "2", "--stop-when-empty", "--sleep", "0.1")
+    assert w.wait(60) == 0
+    assert {state_of(app, i) for i in ids[:: 37]} == {JobState.COMPLETED}
+    assert set(workers.executions().values()) == {1}
+
+
+def test_worker_refuses_an_outdated_schema(sqlite_url: str, tmp_path: object) -> None:
+    env = dict(os.environ, CONVEYOR_DATABASE_URL=sqlite_url, PYTHONPATH=str(ROOT))
+    r = subprocess.run(
+        [sys.executable, "-m", "conveyor.cli.main", "work"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 2
+    assert "schema is out of date" in r.stderr and "conveyor db upgrade" in r.stderr
+    assert "Traceback" not in r.stderr
