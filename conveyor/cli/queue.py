@@ -25,16 +25,18 @@ def stats(ctx: typer.Context) -> None:
     if not rows:
         console.print("no queues yet: enqueue a job to create one")
         return
+    # Columns only for states that occur (plus the two always worth seeing), so it fits a terminal.
+    shown = [s for s in STATES if s in ("available", "executing") or any(q.counts.get(s) for q in rows)]
     t = Table(title="queues")
-    t.add_column("queue")
-    for s in STATES:
+    t.add_column("queue", no_wrap=True)
+    for s in shown:
         t.add_column(SHORT[s], justify="right")
     for col in ("oldest", "/min", "/hour", "paused"):
         t.add_column(col, justify="right")
     for q in rows:
         t.add_row(
             q.queue,
-            *[str(q.counts.get(s, 0)) for s in STATES],
+            *[str(q.counts.get(s, 0)) for s in shown],
             fmt_age(q.oldest_waiting_age),
             str(q.processed_last_minute),
             str(q.processed_last_hour),
