@@ -24,11 +24,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import percentile, scratch_database  # noqa: E402
-from sqlalchemy import func, select, text  # noqa: E402
+from _common import percentile, scratch_database
+from sqlalchemy import func, select, text
 
-from conveyor import Conveyor  # noqa: E402
-from conveyor.store.schema import jobs as J  # noqa: E402
+from conveyor import Conveyor
+from conveyor.store.schema import jobs as J
 
 
 def build_app(url: str) -> Conveyor:
@@ -51,7 +51,11 @@ def preload(app: Conveyor, n: int) -> None:
         app.enqueue_many([{"task": "noop", "queue": "history"} for _ in range(k)], batch_size=batch)
         done += k
     with app.driver.begin() as c:
-        c.execute(text("UPDATE conveyor_jobs SET state = 'completed', finished_at = created_at WHERE queue = 'history'"))
+        c.execute(
+            text(
+                "UPDATE conveyor_jobs SET state = 'completed', finished_at = created_at WHERE queue = 'history'"
+            )
+        )
     if app.driver.name == "postgresql":
         with app.driver.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.execute(text("VACUUM ANALYZE conveyor_jobs"))
@@ -59,7 +63,9 @@ def preload(app: Conveyor, n: int) -> None:
 
 def run_worker(url: str, processes: int, concurrency: int, stop_when_empty: bool) -> None:
     app = build_app(url)
-    app.work(["bench"], processes=processes, concurrency=concurrency, stop_when_empty=stop_when_empty, sleep=1.0)
+    app.work(
+        ["bench"], processes=processes, concurrency=concurrency, stop_when_empty=stop_when_empty, sleep=1.0
+    )
 
 
 def measure(backend: str, jobs: int, processes: int, concurrency: int, preload_n: int) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -20,7 +21,17 @@ from conveyor.store.base import Driver
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_SPEC_KEYS = {"task", "args", "kwargs", "queue", "priority", "max_attempts", "timeout", "delay", "scheduled_at"}
+_SPEC_KEYS = {
+    "task",
+    "args",
+    "kwargs",
+    "queue",
+    "priority",
+    "max_attempts",
+    "timeout",
+    "delay",
+    "scheduled_at",
+}
 
 
 class Conveyor:
@@ -70,10 +81,8 @@ class Conveyor:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):
                 conn.close()
-            except Exception:  # noqa: S110 - it is already broken
-                pass
 
     def migrate(self) -> None:
         """Create or upgrade Conveyor's tables (``conveyor db upgrade``)."""
@@ -288,3 +297,56 @@ class Conveyor:
         from conveyor.worker import WorkerOptions, run_worker
 
         return run_worker(self, WorkerOptions(queues=list(queues), **options))
+
+    # ------------------------------------------------------------------ scheduler
+    @property
+    def schedules(self) -> Catalog:
+        """The schedule catalog (created on first use; see docs/scheduler.md)."""
+        catalog: Catalog | None = self.__dict__.get("_schedules")
+        if catalog is None:
+            from conveyor.scheduler.catalog import Catalog
+
+            catalog = self.__dict__["_schedules"] = Catalog(self)
+        return catalog
+
+    def schedule(
+        self,
+        key: str,
+        *,
+        task: Task[Any, Any] | str | None = None,
+        cron: str,
+        timezone: str = "UTC",
+        params: dict[str, Any] | None = None,
+        queue: str | None = None,
+        overlap: bool = True,
+        catch_up: float | timedelta | None = None,
+        description: str = "",
+        enabled: bool = True,
+    ) -> ScheduleEntry:
+        """Declare a schedule: the code's defaults; the database keeps the operator's overrides.
+
+        ``app.schedule("orders.fetch_new", task=fetch_new_orders, cron="*/5 * * * *", timezone="Europe/Prague")``.
+        Without ``task`` the entry is listed as unsupported and never enqueued. ``overlap=False`` skips a slot
+        while the previous run's job still waits or runs; ``catch_up`` (seconds, default one interval) is how
+        late a missed slot may still run once after downtime.
+        """
+        return self.schedules.add(
+            key,
+            task=task,
+            cron=cron,
+            timezone=timezone,
+            params=params,
+            queue=queue,
+            overlap=overlap,
+            catch_up=catch_up,
+            description=description,
+            enabled=enabled,
+        )
+
+
+import typing  # noqa: E402
+
+if typing.TYPE_CHECKING:  # the scheduler's annotations above; importing it stays lazy
+    from datetime import timedelta
+
+    from conveyor.scheduler.catalog import Catalog, ScheduleEntry

@@ -30,7 +30,7 @@ def _pg_available() -> str | None:
     try:
         with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
             return None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"no PostgreSQL at {PG_ADMIN_URL}: {str(exc).strip().splitlines()[0]}"
 
 

@@ -89,7 +89,7 @@ def prune(
     """Delete failed jobs older than --hours, and completed jobs past their retention."""
     app = get_app(ctx)
     now = clock.now()
-    failed_n = app.driver.delete_jobs(DISCARDED + [JobState.CANCELLED.value], older_than=now - hours * 3600)
+    failed_n = app.driver.delete_jobs([*DISCARDED, JobState.CANCELLED.value], older_than=now - hours * 3600)
     keep = app.settings.completed_retention_hours if completed_hours is None else completed_hours
     done_n = app.driver.delete_jobs([JobState.COMPLETED.value], older_than=now - keep * 3600)
     console.print(f"pruned {failed_n} failed/cancelled and {done_n} completed job(s)")

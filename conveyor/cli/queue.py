@@ -13,8 +13,15 @@ from conveyor.engine.states import JobState
 
 cli = typer.Typer(help="Queues: stats, monitor, pause, resume, clear.", no_args_is_help=True)
 STATES = [s.value for s in JobState]
-SHORT = {"scheduled": "sched", "available": "avail", "executing": "exec", "retryable": "retry",
-         "completed": "done", "discarded": "failed", "cancelled": "cancel"}
+SHORT = {
+    "scheduled": "sched",
+    "available": "avail",
+    "executing": "exec",
+    "retryable": "retry",
+    "completed": "done",
+    "discarded": "failed",
+    "cancelled": "cancel",
+}
 
 
 @cli.command("stats")

@@ -50,7 +50,12 @@ def jobs_table(jobs: list[JobRecord], title: str) -> Table:
     for j in jobs:
         err = j.last_error.error if j.last_error else ""
         t.add_row(
-            str(j.id), j.task, j.queue, j.state.value, f"{j.attempt}/{j.max_attempts}",
-            fmt_time(j.finished_at), Text(err[:80]),
+            str(j.id),
+            j.task,
+            j.queue,
+            j.state.value,
+            f"{j.attempt}/{j.max_attempts}",
+            fmt_time(j.finished_at),
+            Text(err[:80]),
         )
     return t

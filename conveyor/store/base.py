@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
 
 from conveyor.engine.job import FetchedJob, InsertRow, JobError, JobRecord
 from conveyor.engine.states import FINISHED, WAITING, JobState
@@ -192,9 +193,11 @@ class Driver(ABC):
                 stmt = stmt.where(J.c.id.in_(list(ids)))
             return [r[0] for r in c.execute(stmt)]
 
-    def delete_jobs(self, states: Sequence[str], ids: Sequence[int] | None = None, older_than: float | None = None) -> int:
+    def delete_jobs(
+        self, states: Sequence[str], ids: Sequence[int] | None = None, older_than: float | None = None
+    ) -> int:
         """Delete jobs (and their error rows) in the given states, optionally by id or age."""
-        cond = J.c.state.in_(list(states))
+        cond: ColumnElement[bool] = J.c.state.in_(list(states))
         if ids is not None:
             cond = and_(cond, J.c.id.in_(list(ids)))
         if older_than is not None:
@@ -219,7 +222,9 @@ class Driver(ABC):
     def queue_stats(self, now: float) -> list[QueueStats]:
         with self.begin() as c:
             counts: dict[str, dict[str, int]] = {}
-            for q, st, n in c.execute(select(J.c.queue, J.c.state, func.count()).group_by(J.c.queue, J.c.state)):
+            for q, st, n in c.execute(
+                select(J.c.queue, J.c.state, func.count()).group_by(J.c.queue, J.c.state)
+            ):
                 counts.setdefault(q, {})[st] = n
             oldest = dict(
                 c.execute(
@@ -259,7 +264,10 @@ class Driver(ABC):
     def set_paused(self, queue: str, paused: bool, now: float) -> None:
         Q = schema.queues
         with self.begin() as c:
-            if c.execute(update(Q).where(Q.c.name == queue).values(paused=paused, updated_at=now)).rowcount == 0:
+            if (
+                c.execute(update(Q).where(Q.c.name == queue).values(paused=paused, updated_at=now)).rowcount
+                == 0
+            ):
                 c.execute(insert(Q).values(name=queue, paused=paused, updated_at=now))
 
     def paused_queues(self) -> set[str]:
@@ -280,7 +288,9 @@ class Driver(ABC):
         )
         with self.begin() as c:
             return int(
-                c.execute(select(func.count()).select_from(J).where(J.c.queue.in_(list(queues)), due)).scalar()
+                c.execute(
+                    select(func.count()).select_from(J).where(J.c.queue.in_(list(queues)), due)
+                ).scalar()
                 or 0
             )
 
@@ -316,7 +326,9 @@ class Driver(ABC):
         """A worker process is known dead: expire its leases now so rescue need not wait for them."""
         with self.begin() as c:
             return c.execute(
-                update(J).where(J.c.state == S.EXECUTING, J.c.worker_id == worker_id).values(lease_expires_at=0.0)
+                update(J)
+                .where(J.c.state == S.EXECUTING, J.c.worker_id == worker_id)
+                .values(lease_expires_at=0.0)
             ).rowcount
 
 

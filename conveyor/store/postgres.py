@@ -22,12 +22,9 @@ from conveyor.store.sqlite import worker_lost_message
 
 CHANNEL = "conveyor_jobs"
 
-_INSERT_COLS = (
-    "queue, task, args, kwargs, state, priority, max_attempts, timeout, created_at, scheduled_at"
-)
+_INSERT_COLS = "queue, task, args, kwargs, state, priority, max_attempts, timeout, created_at, scheduled_at"
 INSERT_ONE = (
-    f"INSERT INTO conveyor_jobs ({_INSERT_COLS}) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+    f"INSERT INTO conveyor_jobs ({_INSERT_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
 )
 ALLOCATE_IDS = "SELECT nextval('conveyor_jobs_id_seq') FROM generate_series(1, %s)"
 COPY_JOBS = f"COPY conveyor_jobs (id, {_INSERT_COLS}) FROM STDIN"
@@ -132,8 +129,18 @@ class PostgresDriver(Driver):
             r = rows[0]
             cur = conn.execute(
                 INSERT_ONE,
-                (r.queue, r.task, r.args, r.kwargs, r.state, r.priority, r.max_attempts, r.timeout,
-                 r.created_at, r.scheduled_at),
+                (
+                    r.queue,
+                    r.task,
+                    r.args,
+                    r.kwargs,
+                    r.state,
+                    r.priority,
+                    r.max_attempts,
+                    r.timeout,
+                    r.created_at,
+                    r.scheduled_at,
+                ),
             )
             return [cur.fetchone()[0]]  # type: ignore[index]
         # Bulk: allocate ids from the sequence, then COPY; two round trips for any batch size.
@@ -142,8 +149,19 @@ class PostgresDriver(Driver):
             with conn.cursor().copy(COPY_JOBS) as copy:
                 for i, r in zip(ids, rows, strict=True):
                     copy.write_row(
-                        (i, r.queue, r.task, r.args, r.kwargs, r.state, r.priority, r.max_attempts,
-                         r.timeout, r.created_at, r.scheduled_at)
+                        (
+                            i,
+                            r.queue,
+                            r.task,
+                            r.args,
+                            r.kwargs,
+                            r.state,
+                            r.priority,
+                            r.max_attempts,
+                            r.timeout,
+                            r.created_at,
+                            r.scheduled_at,
+                        )
                     )
         return ids
 
@@ -159,7 +177,11 @@ class PostgresDriver(Driver):
         return [FetchedJob(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     def complete_jobs(
-        self, conn: psycopg.Connection[Any], done: Sequence[tuple[int, str | None]], worker_id: str, now: float
+        self,
+        conn: psycopg.Connection[Any],
+        done: Sequence[tuple[int, str | None]],
+        worker_id: str,
+        now: float,
     ) -> None:
         conn.execute(
             COMPLETE,
@@ -204,7 +226,8 @@ class PostgresDriver(Driver):
             if lost:
                 with conn.cursor() as cur:
                     cur.executemany(
-                        INSERT_ERROR, [(i, attempt, now, worker_lost_message(w), None) for i, attempt, w in lost]
+                        INSERT_ERROR,
+                        [(i, attempt, now, worker_lost_message(w), None) for i, attempt, w in lost],
                     )
         if lost:
             self.notify(conn, "")

@@ -24,9 +24,7 @@ from conveyor.store.base import Driver, Failure
 
 BUSY_TIMEOUT_S = 30.0
 
-_INSERT_COLS = (
-    "queue, task, args, kwargs, state, priority, max_attempts, timeout, created_at, scheduled_at"
-)
+_INSERT_COLS = "queue, task, args, kwargs, state, priority, max_attempts, timeout, created_at, scheduled_at"
 INSERT_ONE = f"INSERT INTO conveyor_jobs ({_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING id"
 INSERT_WITH_ID = f"INSERT INTO conveyor_jobs (id, {_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 NEXT_ID = (
@@ -135,8 +133,18 @@ class SQLiteDriver(Driver):
         self, conn: sqlite3.Connection, rows: Sequence[InsertRow], *, in_transaction: bool = False
     ) -> list[int]:
         params = [
-            (r.queue, r.task, r.args, r.kwargs, r.state, r.priority, r.max_attempts, r.timeout,
-             r.created_at, r.scheduled_at)
+            (
+                r.queue,
+                r.task,
+                r.args,
+                r.kwargs,
+                r.state,
+                r.priority,
+                r.max_attempts,
+                r.timeout,
+                r.created_at,
+                r.scheduled_at,
+            )
             for r in rows
         ]
         if in_transaction or len(params) == 1:

@@ -45,7 +45,7 @@ def _run_inline(app: Conveyor, opts: WorkerOptions) -> int:
                 while not stop_rescue.wait(min(max(lease / 4, 0.5), 15.0)):
                     try:
                         app.driver.rescue_expired(conn, clock.now())
-                    except Exception:  # noqa: S112 - the executor reports database trouble
+                    except Exception:
                         continue
             finally:
                 conn.close()

@@ -14,6 +14,7 @@ prefetched in large batches, slow ones only up to ``concurrency``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import queue
@@ -150,7 +151,7 @@ class Executor:
         return False
 
     def _nothing_left(self) -> bool:
-        return self._db_admin(self.driver.pending_count, self.opts.queues, clock.now(), default=1) == 0
+        return bool(self._db_admin(self.driver.pending_count, self.opts.queues, clock.now(), default=1) == 0)
 
     def _target(self) -> int:
         c = self.opts.concurrency
@@ -230,13 +231,11 @@ class Executor:
             try:
                 return fn(self._conn, *args)
             except Exception as exc:
-                if not self.driver.is_disconnect(exc) or self.stop.is_set() and not retry:
+                if not self.driver.is_disconnect(exc) or (self.stop.is_set() and not retry):
                     raise
                 log.warning("database connection lost (%s): reconnecting", _first_line(exc))
-                try:
+                with contextlib.suppress(Exception):
                     self._conn.close()
-                except Exception:  # noqa: S110 - already broken
-                    pass
                 self._conn = self._connect()
 
     def _db_admin(self, fn: Callable[..., Any], *args: Any, default: Any) -> Any:
@@ -337,8 +336,12 @@ class Executor:
             try:
                 stored = json.dumps(result)
             except (TypeError, ValueError) as exc:
-                log.warning("job %s: result of task %r is not JSON-serialisable (%s); not stored",
-                            job.id, task.name, exc)
+                log.warning(
+                    "job %s: result of task %r is not JSON-serialisable (%s); not stored",
+                    job.id,
+                    task.name,
+                    exc,
+                )
         self._mark_pending()
         self._done.append((job.id, stored))
 
@@ -355,7 +358,9 @@ class Executor:
         if retry_at is None:
             log.error("job %s (%s) failed for good on attempt %s: %s", job.id, job.task, job.attempt, error)
         else:
-            log.warning("job %s (%s) failed on attempt %s, retrying: %s", job.id, job.task, job.attempt, error)
+            log.warning(
+                "job %s (%s) failed on attempt %s, retrying: %s", job.id, job.task, job.attempt, error
+            )
         self._mark_pending()
         self._failed.append(Failure(job.id, job.attempt, error, tb, retry_at))
 
@@ -387,10 +392,8 @@ class Executor:
         self._watch_stop.set()
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
-        try:
+        with contextlib.suppress(Exception):
             self._conn.close()
-        except Exception:  # noqa: S110
-            pass
 
 
 class _Relay:

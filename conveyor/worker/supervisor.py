@@ -16,6 +16,7 @@ It stays single-threaded so that forking is safe.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -117,7 +118,11 @@ class Supervisor:
             )
             log.info(
                 "worker %s: queues %s, %d process(es) x %d, lease %.0fs",
-                self.id, ",".join(self.opts.queues), self.opts.processes, self.opts.concurrency, self.lease,
+                self.id,
+                ",".join(self.opts.queues),
+                self.opts.processes,
+                self.opts.concurrency,
+                self.lease,
             )
             for _ in range(self.opts.processes):
                 self._spawn()
@@ -168,14 +173,10 @@ class Supervisor:
             if not self.app.driver.is_disconnect(exc) and "OperationalError" not in type(exc).__name__:
                 raise
             log.warning("database unavailable (%s)", _first_line(exc))
-            try:
+            with contextlib.suppress(Exception):
                 self.conn.close()
-            except Exception:  # noqa: S110
-                pass
-            try:
+            with contextlib.suppress(Exception):
                 self.conn = self.app.driver.connect()
-            except Exception:  # noqa: S110 - next tick tries again
-                pass
 
     # ------------------------------------------------------------------ children
     def _spawn(self) -> None:
@@ -203,8 +204,10 @@ class Supervisor:
             code = os.waitstatus_to_exitcode(status)
             if code == 0:
                 continue  # finished by itself: --stop-when-empty, --once, --max-jobs
-            log.error("worker process %s exited unexpectedly (code %s): rescuing its jobs", child.worker_id, code)
-            self._guarded(lambda c=child: self._rescue_child(c))  # type: ignore[misc]
+            log.error(
+                "worker process %s exited unexpectedly (code %s): rescuing its jobs", child.worker_id, code
+            )
+            self._guarded(lambda c=child: self._rescue_child(c))
             if not self.stop_reason:
                 self._spawn()
 
@@ -236,7 +239,9 @@ class Supervisor:
         task = self.app.tasks.get(job["task"])
         return task.timeout if task is not None and task.timeout else self.opts.timeout
 
-    def _kill_for_timeout(self, child: _Child, late: list[dict[str, Any]], others: list[dict[str, Any]]) -> None:
+    def _kill_for_timeout(
+        self, child: _Child, late: list[dict[str, Any]], others: list[dict[str, Any]]
+    ) -> None:
         os.kill(child.pid, signal.SIGKILL)
         os.waitpid(child.pid, 0)
         self.children.pop(child.pid, None)
@@ -287,7 +292,9 @@ class Supervisor:
                 self.children.pop(pid, None)
 
 
-def _child_main(app: Conveyor, opts: WorkerOptions, worker_id: str, processed: Any) -> int:  # pragma: no cover
+def _child_main(
+    app: Conveyor, opts: WorkerOptions, worker_id: str, processed: Any
+) -> int:  # pragma: no cover
     code = 0
     try:
         executor = Executor(app, opts, worker_id, processed)
@@ -304,10 +311,8 @@ def _child_main(app: Conveyor, opts: WorkerOptions, worker_id: str, processed: A
 
 
 def _signal(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _rss_mib(pid: int) -> float:

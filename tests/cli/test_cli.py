@@ -29,8 +29,12 @@ def run(*args: str) -> tuple[int, str]:
 def _fail(app: Conveyor, job_id: int) -> None:
     conn = app.driver.connect()
     app.driver.fetch_available(conn, "default", 1, "w/1", clock.now(), 60)
-    app.driver.fail_jobs(conn, [Failure(job_id, 1, "KeyError: 'sku'", "Traceback …\nKeyError: 'sku'", None)],
-                         "w/1", clock.now())
+    app.driver.fail_jobs(
+        conn,
+        [Failure(job_id, 1, "KeyError: 'sku'", "Traceback …\nKeyError: 'sku'", None)],
+        "w/1",
+        clock.now(),
+    )
     conn.close()
 
 

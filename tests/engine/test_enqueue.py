@@ -24,7 +24,13 @@ def test_task_enqueue_uses_the_task_defaults(app: Conveyor) -> None:
     def send_email(offer_id: int) -> None: ...
 
     rec = app.get_job(send_email.enqueue(42))
-    assert (rec.task, rec.queue, rec.priority, rec.max_attempts, rec.timeout) == ("send_email", "mail", 3, 5, 30)
+    assert (rec.task, rec.queue, rec.priority, rec.max_attempts, rec.timeout) == (
+        "send_email",
+        "mail",
+        3,
+        5,
+        30,
+    )
     assert rec.args == [42] and rec.state == JobState.AVAILABLE
 
 

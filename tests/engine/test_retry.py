@@ -48,9 +48,7 @@ def test_base_backoff_never_decreases_with_attempts(a: int, b: int) -> None:
     assert p.base_backoff(lo) <= p.base_backoff(hi)
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"delay": -1}, {"multiplier": 0.5}, {"jitter": 2}, {"max_delay": -5}]
-)
+@pytest.mark.parametrize("kwargs", [{"delay": -1}, {"multiplier": 0.5}, {"jitter": 2}, {"max_delay": -5}])
 def test_invalid_policies_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         RetryPolicy(**kwargs)

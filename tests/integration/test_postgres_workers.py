@@ -32,7 +32,9 @@ def pg_workers(pg_app: Conveyor, tmp_path: Path) -> Workers:
 
 
 def _completed(app: Conveyor) -> int:
-    return next(s.counts.get("completed", 0) for s in app.driver.queue_stats(time.time()) if s.queue == "default")
+    return next(
+        s.counts.get("completed", 0) for s in app.driver.queue_stats(time.time()) if s.queue == "default"
+    )
 
 
 def test_four_worker_processes_run_20000_jobs_exactly_once(pg_app: Conveyor, pg_workers: Workers) -> None:

@@ -101,14 +101,18 @@ def test_stop_when_empty_with_several_processes(app: Conveyor, workers: Workers)
     ids = app.enqueue_many([{"task": "record"} for _ in range(300)])
     w = workers.start("--processes", "2", "--stop-when-empty", "--sleep", "0.1")
     assert w.wait(60) == 0
-    assert {state_of(app, i) for i in ids[:: 37]} == {JobState.COMPLETED}
+    assert {state_of(app, i) for i in ids[::37]} == {JobState.COMPLETED}
     assert set(workers.executions().values()) == {1}
 
 
 def test_worker_refuses_an_outdated_schema(sqlite_url: str, tmp_path: object) -> None:
     env = dict(os.environ, CONVEYOR_DATABASE_URL=sqlite_url, PYTHONPATH=str(ROOT))
     r = subprocess.run(
-        [sys.executable, "-m", "conveyor.cli.main", "work"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "conveyor.cli.main", "work"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert r.returncode == 2
     assert "schema is out of date" in r.stderr and "conveyor db upgrade" in r.stderr

@@ -130,7 +130,9 @@ def test_higher_priority_runs_first_then_fifo(app: Conveyor) -> None:
     def mark(i: int) -> None:
         order.append(i)
 
-    app.enqueue_many([{"task": "mark", "args": [i], "priority": p} for i, p in [(1, 0), (2, 9), (3, 0), (4, 9)]])
+    app.enqueue_many(
+        [{"task": "mark", "args": [i], "priority": p} for i, p in [(1, 0), (2, 9), (3, 0), (4, 9)]]
+    )
     drain(app, concurrency=1)
     assert order == [2, 4, 1, 3]
 
@@ -144,8 +146,6 @@ def test_paused_queue_is_not_served(app: Conveyor) -> None:
 
     mark.enqueue(1)
     app.driver.set_paused("default", True, 0)
-    app.work(["default"], processes=0, max_time=0, sleep=0.05, stop_when_empty=False, once=False, max_jobs=0,
-             **{"concurrency": 1}) if False else None  # noqa: SIM108 - documented below
     # A paused queue is skipped; with --stop-when-empty the worker would wait for it forever, so run
     # a bounded worker in a thread and stop it.
     from conveyor.worker.executor import Executor
@@ -192,7 +192,9 @@ def test_max_jobs_stops_the_worker(app: Conveyor) -> None:
     from conveyor.worker.executor import Executor
     from conveyor.worker.options import WorkerOptions
 
-    ex = Executor(app, WorkerOptions(queues=["default"], concurrency=1, max_jobs=4, sleep=0.05), "t/1", Value("q", 0))
+    ex = Executor(
+        app, WorkerOptions(queues=["default"], concurrency=1, max_jobs=4, sleep=0.05), "t/1", Value("q", 0)
+    )
     ex.run()
     assert len(ran) == 4
 
