@@ -21,6 +21,7 @@ from conveyor.store.base import Driver
 P = ParamSpec("P")
 R = TypeVar("R")
 
+_AVAILABLE, _SCHEDULED = JobState.AVAILABLE.value, JobState.SCHEDULED.value
 _SPEC_KEYS = {
     "task",
     "args",
@@ -168,24 +169,24 @@ class Conveyor:
 
     # ------------------------------------------------------------------ enqueue
     def _row(self, spec: JobSpec, now: float) -> InsertRow:
-        if not spec.task:
+        """Validate and serialise one job. Runs for every job of a bulk insert: keep it lean."""
+        task, queue = spec.task, spec.queue
+        if not task or not isinstance(task, str):
             raise SerializationError("a job needs a task name")
-        if not spec.queue:
-            raise SerializationError(f"job of task {spec.task!r} needs a queue name")
-        args, kwargs = encode_payload(spec.task, spec.args, spec.kwargs, self.settings.max_payload_bytes)
+        if not queue or not isinstance(queue, str):
+            raise SerializationError(f"job of task {task!r} needs a queue name")
+        args, kwargs = encode_payload(task, spec.args, spec.kwargs, self.settings.max_payload_bytes)
         at = now if spec.scheduled_at is None else spec.scheduled_at
-        return InsertRow(
-            queue=spec.queue,
-            task=spec.task,
-            args=args,
-            kwargs=kwargs,
-            state=JobState.AVAILABLE if at <= now else JobState.SCHEDULED,
-            priority=spec.priority,
-            max_attempts=spec.max_attempts,
-            timeout=spec.timeout,
-            created_at=now,
-            scheduled_at=at,
-        )
+        priority, attempts, timeout = spec.priority, spec.max_attempts, spec.timeout
+        if type(priority) is not int or type(attempts) is not int or attempts < 1:
+            raise SerializationError(
+                f"job of task {task!r}: priority must be an integer and max_attempts an integer >= 1 "
+                f"(got {priority!r} and {attempts!r})"
+            )
+        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+            raise SerializationError(f"job of task {task!r}: timeout must be a number of seconds > 0")
+        state = _AVAILABLE if at <= now else _SCHEDULED
+        return InsertRow(queue, task, args, kwargs, state, priority, attempts, timeout, now, at)
 
     def _insert(self, rows: Sequence[InsertRow], connection: Any) -> list[int]:
         driver = self.driver

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from conveyor.engine.states import JobState
 from conveyor.errors import PayloadTooLargeError, SerializationError
+
+# One encoder for every job: json.dumps with options builds a new encoder per call, which is most of its cost.
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
 def encode_payload(task: str, args: Any, kwargs: Any, max_bytes: int) -> tuple[str, str]:
@@ -21,8 +24,8 @@ def encode_payload(task: str, args: Any, kwargs: Any, max_bytes: int) -> tuple[s
     if not isinstance(kwargs, dict):
         raise SerializationError(f"kwargs of task {task!r} must be a dict, got {type(kwargs).__name__}")
     try:
-        a = json.dumps(args, separators=(",", ":"), allow_nan=False)
-        k = json.dumps(kwargs, separators=(",", ":"), allow_nan=False) if kwargs else "{}"
+        a = _encode(args) if args else "[]"
+        k = _encode(kwargs) if kwargs else "{}"
     except (TypeError, ValueError) as exc:
         raise SerializationError(f"arguments of task {task!r} are not JSON-serialisable: {exc}") from None
     size = len(a) + len(k)
@@ -48,9 +51,8 @@ class JobSpec:
     scheduled_at: float | None = None  # epoch seconds; None = now
 
 
-@dataclass(slots=True)
-class InsertRow:
-    """A validated, serialised job ready for a driver to write."""
+class InsertRow(NamedTuple):
+    """A validated, serialised job ready for a driver to write; fields in the drivers' column order."""
 
     queue: str
     task: str

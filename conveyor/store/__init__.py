@@ -43,9 +43,7 @@ def open_driver(url: str) -> Driver:
     try:
         import psycopg  # noqa: F401
     except ImportError:  # pragma: no cover - depends on the installation
-        raise ConfigurationError(
-            "PostgreSQL support needs psycopg: pip install 'conveyor[postgres]'"
-        ) from None
+        raise ConfigurationError("PostgreSQL support needs psycopg: pip install 'conveyor[postgres]'") from None
     from conveyor.store.postgres import PostgresDriver
 
     engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})

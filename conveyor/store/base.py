@@ -87,9 +87,7 @@ class Driver(ABC):
         """Atomically move up to ``limit`` available jobs of ``queue`` to executing, leased to ``worker_id``."""
 
     @abstractmethod
-    def complete_jobs(
-        self, conn: Any, done: Sequence[tuple[int, str | None]], worker_id: str, now: float
-    ) -> None:
+    def complete_jobs(self, conn: Any, done: Sequence[tuple[int, str | None]], worker_id: str, now: float) -> None:
         """Mark jobs completed (``(id, result JSON or None)``), only while ``worker_id`` still holds them."""
 
     @abstractmethod
@@ -132,9 +130,7 @@ class Driver(ABC):
             if row is None:
                 raise JobNotFoundError(job_id)
             errs = c.execute(
-                select(schema.job_errors)
-                .where(schema.job_errors.c.job_id == job_id)
-                .order_by(schema.job_errors.c.id)
+                select(schema.job_errors).where(schema.job_errors.c.job_id == job_id).order_by(schema.job_errors.c.id)
             ).mappings()
             errors = [JobError(e["attempt"], e["at"], e["error"], e["traceback"]) for e in errs]
         return _record(row, errors)
@@ -159,9 +155,7 @@ class Driver(ABC):
                     .where(schema.job_errors.c.job_id.in_(ids))
                     .order_by(schema.job_errors.c.id)
                 ).mappings():
-                    errs.setdefault(e["job_id"], []).append(
-                        JobError(e["attempt"], e["at"], e["error"], e["traceback"])
-                    )
+                    errs.setdefault(e["job_id"], []).append(JobError(e["attempt"], e["at"], e["error"], e["traceback"]))
         return [_record(r, errs.get(r["id"], [])) for r in rows]
 
     def retry_jobs(self, ids: Sequence[int] | None, now: float) -> list[str]:
@@ -222,15 +216,11 @@ class Driver(ABC):
     def queue_stats(self, now: float) -> list[QueueStats]:
         with self.begin() as c:
             counts: dict[str, dict[str, int]] = {}
-            for q, st, n in c.execute(
-                select(J.c.queue, J.c.state, func.count()).group_by(J.c.queue, J.c.state)
-            ):
+            for q, st, n in c.execute(select(J.c.queue, J.c.state, func.count()).group_by(J.c.queue, J.c.state)):
                 counts.setdefault(q, {})[st] = n
             oldest = dict(
                 c.execute(
-                    select(J.c.queue, func.min(J.c.scheduled_at))
-                    .where(J.c.state == S.AVAILABLE)
-                    .group_by(J.c.queue)
+                    select(J.c.queue, func.min(J.c.scheduled_at)).where(J.c.state == S.AVAILABLE).group_by(J.c.queue)
                 ).all()
             )
             recent: dict[str, tuple[int, int]] = {}
@@ -264,10 +254,7 @@ class Driver(ABC):
     def set_paused(self, queue: str, paused: bool, now: float) -> None:
         Q = schema.queues
         with self.begin() as c:
-            if (
-                c.execute(update(Q).where(Q.c.name == queue).values(paused=paused, updated_at=now)).rowcount
-                == 0
-            ):
+            if c.execute(update(Q).where(Q.c.name == queue).values(paused=paused, updated_at=now)).rowcount == 0:
                 c.execute(insert(Q).values(name=queue, paused=paused, updated_at=now))
 
     def paused_queues(self) -> set[str]:
@@ -288,10 +275,7 @@ class Driver(ABC):
         )
         with self.begin() as c:
             return int(
-                c.execute(
-                    select(func.count()).select_from(J).where(J.c.queue.in_(list(queues)), due)
-                ).scalar()
-                or 0
+                c.execute(select(func.count()).select_from(J).where(J.c.queue.in_(list(queues)), due)).scalar() or 0
             )
 
     # ------------------------------------------------------------------ workers
@@ -326,9 +310,7 @@ class Driver(ABC):
         """A worker process is known dead: expire its leases now so rescue need not wait for them."""
         with self.begin() as c:
             return c.execute(
-                update(J)
-                .where(J.c.state == S.EXECUTING, J.c.worker_id == worker_id)
-                .values(lease_expires_at=0.0)
+                update(J).where(J.c.state == S.EXECUTING, J.c.worker_id == worker_id).values(lease_expires_at=0.0)
             ).rowcount
 
 

@@ -26,7 +26,10 @@ BUSY_TIMEOUT_S = 30.0
 
 _INSERT_COLS = "queue, task, args, kwargs, state, priority, max_attempts, timeout, created_at, scheduled_at"
 INSERT_ONE = f"INSERT INTO conveyor_jobs ({_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING id"
-INSERT_WITH_ID = f"INSERT INTO conveyor_jobs (id, {_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+INSERT_WITH_ID_PREFIX = f"INSERT INTO conveyor_jobs (id, {_INSERT_COLS}) VALUES"
+_ROW_MARKS = "(?,?,?,?,?,?,?,?,?,?,?)"
+MULTI_ROWS = 200
+INSERT_MANY = f"{INSERT_WITH_ID_PREFIX} {','.join([_ROW_MARKS] * MULTI_ROWS)}"
 NEXT_ID = (
     "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'conveyor_jobs'), 0), "
     "coalesce((SELECT max(id) FROM conveyor_jobs), 0))"
@@ -132,33 +135,28 @@ class SQLiteDriver(Driver):
     def insert_jobs(
         self, conn: sqlite3.Connection, rows: Sequence[InsertRow], *, in_transaction: bool = False
     ) -> list[int]:
-        params = [
-            (
-                r.queue,
-                r.task,
-                r.args,
-                r.kwargs,
-                r.state,
-                r.priority,
-                r.max_attempts,
-                r.timeout,
-                r.created_at,
-                r.scheduled_at,
-            )
-            for r in rows
-        ]
-        if in_transaction or len(params) == 1:
+        if in_transaction or len(rows) == 1:
             cur = conn.cursor()
             try:
-                return [cur.execute(INSERT_ONE, p).fetchone()[0] for p in params]
+                return [cur.execute(INSERT_ONE, r).fetchone()[0] for r in rows]
             finally:
                 cur.close()
-        # Bulk: ids are allocated under the write lock, so they are ours and in order; executemany
-        # then runs one prepared statement for the whole batch.
+        # Bulk: ids are allocated under the write lock, so they are ours and in order; then multi-row
+        # INSERTs of MULTI_ROWS rows each (fewer statement executions than executemany).
         with self._write(conn) as cur:
             start = cur.execute(NEXT_ID).fetchone()[0] + 1
-            ids = list(range(start, start + len(params)))
-            cur.executemany(INSERT_WITH_ID, [(i, *p) for i, p in zip(ids, params, strict=True)])
+            ids = list(range(start, start + len(rows)))
+            flat: list[object] = []
+            n = 0
+            for i, r in zip(ids, rows, strict=True):
+                flat.append(i)
+                flat.extend(r)
+                n += 1
+                if n == MULTI_ROWS:
+                    cur.execute(INSERT_MANY, flat)
+                    flat, n = [], 0
+            if n:
+                cur.execute(f"{INSERT_WITH_ID_PREFIX} {','.join([_ROW_MARKS] * n)}", flat)
         return ids
 
     # ------------------------------------------------------------------ worker hot path
@@ -175,9 +173,7 @@ class SQLiteDriver(Driver):
         with self._write(conn) as cur:
             cur.executemany(COMPLETE, [(now, result, job_id, worker_id) for job_id, result in done])
 
-    def fail_jobs(
-        self, conn: sqlite3.Connection, failures: Sequence[Failure], worker_id: str, now: float
-    ) -> None:
+    def fail_jobs(self, conn: sqlite3.Connection, failures: Sequence[Failure], worker_id: str, now: float) -> None:
         with self._write(conn) as cur:
             for f in failures:
                 cur.execute(FAIL, (f.retry_at, f.retry_at, f.retry_at, now, f.job_id, worker_id))

@@ -162,3 +162,22 @@ def test_clear_deletes_waiting_jobs_only(app: Conveyor) -> None:
     app.enqueue_many([{"task": "t"}, {"task": "t", "delay": 60}])
     assert app.driver.clear_queue("default") == 2
     assert _states(app, [running]) == ["executing"]
+
+
+def test_bulk_insert_keeps_backslashes_tabs_and_newlines_intact(app: Conveyor) -> None:
+    """Bulk inserts write COPY text on PostgreSQL: every special character must survive escaping."""
+    nasty = ["C:\\feeds\\stock.csv", "tab\there", "line\nbreak", "cr\rhere", "\\N", "uni ✓ žluť"]
+    ids = app.enqueue_many(
+        [{"task": "t\tx", "args": nasty, "kwargs": {"k\\": "\\\\"}, "queue": "q\\1"} for _ in range(3)]
+    )
+    rec = app.get_job(ids[1])
+    assert (rec.args, rec.kwargs, rec.task, rec.queue) == (nasty, {"k\\": "\\\\"}, "t\tx", "q\\1")
+
+
+def test_bulk_insert_refuses_non_integer_priority(app: Conveyor) -> None:
+    import pytest
+
+    from conveyor import SerializationError
+
+    with pytest.raises(SerializationError, match="priority must be an integer"):
+        app.enqueue_many([{"task": "t", "priority": "5"}])

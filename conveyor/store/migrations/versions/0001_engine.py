@@ -97,16 +97,14 @@ def upgrade() -> None:
         sa.Column("heartbeat_at", sa.Float, nullable=False),
     )
     if op.get_bind().dialect.name == "postgresql":
-        # One NOTIFY per inserting statement (not per row) naming the queues that got work, so idle
-        # workers wake at once instead of polling; NOTIFY is delivered at commit.
+        # One NOTIFY per inserting statement (not per row), so idle workers wake at once instead of
+        # polling; NOTIFY is delivered at commit, and identical notifications in a transaction fold into
+        # one. No transition table: it would make every bulk COPY keep a copy of its rows.
         op.execute(
             """
             CREATE FUNCTION conveyor_notify_insert() RETURNS trigger LANGUAGE plpgsql AS $$
-            DECLARE q text;
             BEGIN
-              FOR q IN SELECT DISTINCT queue FROM new_rows WHERE state = 'available' LOOP
-                PERFORM pg_notify('conveyor_jobs', q);
-              END LOOP;
+              PERFORM pg_notify('conveyor_jobs', '');
               RETURN NULL;
             END $$
             """
@@ -114,8 +112,7 @@ def upgrade() -> None:
         op.execute(
             """
             CREATE TRIGGER conveyor_jobs_notify_insert AFTER INSERT ON conveyor_jobs
-            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-            EXECUTE FUNCTION conveyor_notify_insert()
+            FOR EACH STATEMENT EXECUTE FUNCTION conveyor_notify_insert()
             """
         )
 
