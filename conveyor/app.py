@@ -65,7 +65,9 @@ class Conveyor:
                     if self._driver is not None:
                         # Forked: the parent's pooled connections are not ours to use or close.
                         self._driver.engine.dispose(close=False)
-                    self._driver = open_driver(self.settings.database_url)
+                    self._driver = open_driver(
+                        self.settings.database_url, synchronous_commit=self.settings.postgres_synchronous_commit
+                    )
                     self._driver_pid = pid
                     self._local = threading.local()
         return self._driver

@@ -25,3 +25,8 @@ class Settings(BaseSettings):
     completed_retention_hours: float = Field(default=24.0, ge=0)
     #: Seconds a worker waits for running jobs on SIGTERM/SIGINT before releasing them.
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    #: PostgreSQL only. ``False`` sets ``synchronous_commit = off`` on Conveyor's hot-path connections
+    #: (enqueue, fetch, acknowledge): commits return before the WAL reaches disk, about 2x faster single
+    #: enqueues, but a crash of the PostgreSQL server (not of your app) can lose the last ~0.6 s of
+    #: them: enqueued jobs vanish, finished jobs run again. Never corrupts anything. Default: durable.
+    postgres_synchronous_commit: bool = True

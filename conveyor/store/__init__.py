@@ -31,7 +31,7 @@ def normalize_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
-def open_driver(url: str) -> Driver:
+def open_driver(url: str, *, synchronous_commit: bool = True) -> Driver:
     """Create the engine and driver for ``url``. Opens no connection until one is needed."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
@@ -47,4 +47,4 @@ def open_driver(url: str) -> Driver:
     from conveyor.store.postgres import PostgresDriver
 
     engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
-    return PostgresDriver(engine)
+    return PostgresDriver(engine, synchronous_commit=synchronous_commit)

@@ -201,6 +201,20 @@ class Driver(ABC):
             c.execute(delete(schema.job_errors).where(schema.job_errors.c.job_id.in_(victims)))
             return c.execute(delete(J).where(cond)).rowcount
 
+    def prune_completed(self, older_than: float, limit: int = 10_000) -> int:
+        """Delete up to ``limit`` completed jobs finished before ``older_than`` (oldest first). Small
+        batches keep each transaction short, so workers are never blocked behind a big delete."""
+        victims = (
+            select(J.c.id)
+            .where(J.c.state == S.COMPLETED, J.c.finished_at < older_than)
+            .order_by(J.c.finished_at)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        with self.begin() as c:
+            c.execute(delete(schema.job_errors).where(schema.job_errors.c.job_id.in_(victims)))
+            return int(c.execute(delete(J).where(J.c.id.in_(victims))).rowcount)
+
     def cancel_waiting(self, job_id: int, now: float) -> bool:
         """Cancel a job that has not started. False if it already runs or finished."""
         with self.begin() as c:

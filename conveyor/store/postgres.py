@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from sqlalchemy.engine import Engine
 
 from conveyor.engine.job import FetchedJob, InsertRow
 from conveyor.store.base import Driver, Failure
@@ -137,12 +138,18 @@ def _copy_text(ids: list[int], rows: Sequence[InsertRow]) -> str:
 class PostgresDriver(Driver):
     name = "postgresql"
 
+    def __init__(self, engine: Engine, *, synchronous_commit: bool = True) -> None:
+        super().__init__(engine)
+        self.synchronous_commit = synchronous_commit
+
     def connect(self) -> psycopg.Connection[Any]:
         proxied = self.engine.raw_connection()
         conn = proxied.driver_connection
         proxied.detach()  # ours for the life of a worker thread, not returned to the pool
         assert isinstance(conn, psycopg.Connection)
         conn.autocommit = True
+        if not self.synchronous_commit:
+            conn.execute("SET synchronous_commit = off")
         return conn
 
     def is_disconnect(self, exc: BaseException) -> bool:

@@ -358,9 +358,7 @@ class Executor:
         if retry_at is None:
             log.error("job %s (%s) failed for good on attempt %s: %s", job.id, job.task, job.attempt, error)
         else:
-            log.warning(
-                "job %s (%s) failed on attempt %s, retrying: %s", job.id, job.task, job.attempt, error
-            )
+            log.warning("job %s (%s) failed on attempt %s, retrying: %s", job.id, job.task, job.attempt, error)
         self._mark_pending()
         self._failed.append(Failure(job.id, job.attempt, error, tb, retry_at))
 

@@ -43,6 +43,8 @@ log = logging.getLogger("conveyor.worker")
 TICK = 0.2
 TIMEOUT_CHECK_INTERVAL = 0.5
 WORKER_HEARTBEAT_INTERVAL = 5.0
+PRUNE_INTERVAL = 60.0
+PRUNE_BATCHES = 10  # at most this many batches of 10,000 per round, so one round stays short
 
 
 @dataclass
@@ -139,6 +141,7 @@ class Supervisor:
     def _loop(self) -> None:
         started = time.monotonic()
         next_timeout = next_rescue = next_beat = 0.0
+        next_prune = time.monotonic() + PRUNE_INTERVAL / 6
         rescue_every = min(max(self.lease / 4, 0.5), 15.0)
         while True:
             self._reap()
@@ -154,6 +157,9 @@ class Supervisor:
             if mono >= next_beat:
                 next_beat = mono + WORKER_HEARTBEAT_INTERVAL
                 self._guarded(lambda: self.app.driver.heartbeat_worker(self.id, clock.now()))
+            if mono >= next_prune:
+                next_prune = mono + PRUNE_INTERVAL
+                self._guarded(self._prune)
             if self.opts.max_time and mono - started >= self.opts.max_time:
                 self.stop_reason = f"--max-time {self.opts.max_time:g}s reached"
             elif self.opts.memory_limit:
@@ -161,8 +167,7 @@ class Supervisor:
                     rss = _rss_mib(child.pid)
                     if rss > self.opts.memory_limit:
                         self.stop_reason = (
-                            f"--memory-limit {self.opts.memory_limit} MiB exceeded by {child.worker_id} "
-                            f"({rss:.0f} MiB)"
+                            f"--memory-limit {self.opts.memory_limit} MiB exceeded by {child.worker_id} ({rss:.0f} MiB)"
                         )
             time.sleep(TICK)
 
@@ -204,12 +209,23 @@ class Supervisor:
             code = os.waitstatus_to_exitcode(status)
             if code == 0:
                 continue  # finished by itself: --stop-when-empty, --once, --max-jobs
-            log.error(
-                "worker process %s exited unexpectedly (code %s): rescuing its jobs", child.worker_id, code
-            )
+            log.error("worker process %s exited unexpectedly (code %s): rescuing its jobs", child.worker_id, code)
             self._guarded(lambda c=child: self._rescue_child(c))
             if not self.stop_reason:
                 self._spawn()
+
+    def _prune(self) -> None:
+        """Completed jobs older than ``completed_retention_hours`` are deleted (failed ones are kept
+        until ``conveyor failed prune``). Every worker does it; deletes of the same rows are harmless."""
+        cutoff = clock.now() - self.app.settings.completed_retention_hours * 3600
+        total = 0
+        for _ in range(PRUNE_BATCHES):
+            n = self.app.driver.prune_completed(cutoff)
+            total += n
+            if n < 10_000:
+                break
+        if total:
+            log.info("pruned %d completed job(s) older than %gh", total, self.app.settings.completed_retention_hours)
 
     def _rescue_child(self, child: _Child) -> None:
         self.app.driver.expire_leases_of(child.worker_id)
@@ -239,9 +255,7 @@ class Supervisor:
         task = self.app.tasks.get(job["task"])
         return task.timeout if task is not None and task.timeout else self.opts.timeout
 
-    def _kill_for_timeout(
-        self, child: _Child, late: list[dict[str, Any]], others: list[dict[str, Any]]
-    ) -> None:
+    def _kill_for_timeout(self, child: _Child, late: list[dict[str, Any]], others: list[dict[str, Any]]) -> None:
         os.kill(child.pid, signal.SIGKILL)
         os.waitpid(child.pid, 0)
         self.children.pop(child.pid, None)
@@ -292,9 +306,7 @@ class Supervisor:
                 self.children.pop(pid, None)
 
 
-def _child_main(
-    app: Conveyor, opts: WorkerOptions, worker_id: str, processed: Any
-) -> int:  # pragma: no cover
+def _child_main(app: Conveyor, opts: WorkerOptions, worker_id: str, processed: Any) -> int:  # pragma: no cover
     code = 0
     try:
         executor = Executor(app, opts, worker_id, processed)

@@ -181,3 +181,23 @@ def test_bulk_insert_refuses_non_integer_priority(app: Conveyor) -> None:
 
     with pytest.raises(SerializationError, match="priority must be an integer"):
         app.enqueue_many([{"task": "t", "priority": "5"}])
+
+
+def test_prune_completed_deletes_only_old_completed_jobs(app: Conveyor) -> None:
+    old, recent, failed = app.enqueue("t"), app.enqueue("t"), app.enqueue("t")
+    conn = app.driver.connect()
+    now = clock.now()
+    app.driver.fetch_available(conn, "default", 10, W, now, 60)
+    app.driver.complete_jobs(conn, [(old, None)], W, now - 7200)
+    app.driver.complete_jobs(conn, [(recent, None)], W, now)
+    app.driver.fail_jobs(conn, [Failure(failed, 1, "E: x", None, None)], W, now - 7200)
+    assert app.driver.prune_completed(now - 3600) == 1
+    assert app.driver.prune_completed(now - 3600) == 0
+    import pytest
+
+    from conveyor import JobNotFoundError
+
+    with pytest.raises(JobNotFoundError):
+        app.get_job(old)
+    assert app.get_job(recent).state == JobState.COMPLETED
+    assert app.get_job(failed).state == JobState.DISCARDED
