@@ -14,6 +14,8 @@ Importing this package opens no connection and starts no thread.
 """
 
 from conveyor.app import Conveyor
+from conveyor.coordination.batches import BatchRecord
+from conveyor.coordination.keys import Unique
 from conveyor.engine.job import JobError, JobRecord, JobSpec
 from conveyor.engine.retry import RetryPolicy
 from conveyor.engine.states import JobState
@@ -24,15 +26,20 @@ from conveyor.errors import (
     DatabaseUnavailableError,
     InvalidStateError,
     JobNotFoundError,
+    KeyTemplateError,
+    LockLost,
+    LockNotAcquired,
     PayloadTooLargeError,
     SchemaOutdatedError,
     SerializationError,
+    Snooze,
     UnknownTaskError,
 )
 from conveyor.worker.context import JobContext, current_job
 from conveyor.worker.options import WorkerOptions
 
 __all__ = [
+    "BatchRecord",
     "ConfigurationError",
     "Conveyor",
     "ConveyorError",
@@ -44,11 +51,16 @@ __all__ = [
     "JobRecord",
     "JobSpec",
     "JobState",
+    "KeyTemplateError",
+    "LockLost",
+    "LockNotAcquired",
     "PayloadTooLargeError",
     "RetryPolicy",
     "SchemaOutdatedError",
     "SerializationError",
+    "Snooze",
     "Task",
+    "Unique",
     "UnknownTaskError",
     "WorkerOptions",
     "current_job",

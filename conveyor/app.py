@@ -6,9 +6,10 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from conveyor.config import Settings
+from conveyor.coordination.keys import Unique
 from conveyor.engine import clock
 from conveyor.engine.job import InsertRow, JobRecord, JobSpec, encode_payload
 from conveyor.engine.retry import RetryPolicy
@@ -18,11 +19,17 @@ from conveyor.errors import ConfigurationError, SerializationError, UnknownTaskE
 from conveyor.store import open_driver
 from conveyor.store.base import Driver
 
+if TYPE_CHECKING:
+    from conveyor.coordination.batches import BatchRecord
+    from conveyor.coordination.locks import Lock
+    from conveyor.coordination.ratelimit import RateLimit
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _AVAILABLE, _SCHEDULED = JobState.AVAILABLE.value, JobState.SCHEDULED.value
 _SPEC_KEYS = {
+    "unique_key",
     "task",
     "args",
     "kwargs",
@@ -46,6 +53,8 @@ class Conveyor:
             settings["database_url"] = database_url
         self.settings = Settings(**settings)
         self.tasks: dict[str, Task[Any, Any]] = {}
+        #: Declared queue settings (name -> global limit); written to the database when a worker starts.
+        self.queues: dict[str, int | None] = {}
         self._driver: Driver | None = None
         self._driver_pid = 0
         self._local = threading.local()
@@ -123,6 +132,8 @@ class Conveyor:
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
         store_result: bool = False,
+        lock: str | None = None,
+        unique: Unique | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -137,10 +148,15 @@ class Conveyor:
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
         store_result: bool = False,
+        lock: str | None = None,
+        unique: Unique | None = None,
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Register a function as a task. Works bare (``@app.task``) or with options.
 
         ``max_attempts`` defaults to the worker's ``--tries`` (3); ``timeout`` to its ``--timeout``.
+        ``lock="shop:{shop_id}"``: jobs with the same key (filled from the arguments) never run at the
+        same time; the second waits in ``available`` without spending an attempt.
+        ``unique=Unique(key=..., period=..., states=...)``: enqueueing a duplicate returns the existing id.
         """
 
         def register(f: Callable[P, R]) -> Task[P, R]:
@@ -157,6 +173,8 @@ class Conveyor:
                 retry=retry,
                 timeout=timeout,
                 store_result=store_result,
+                lock=lock,
+                unique=unique,
             )
             self.tasks[task_name] = t
             return t
@@ -188,7 +206,22 @@ class Conveyor:
         if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
             raise SerializationError(f"job of task {task!r}: timeout must be a number of seconds > 0")
         state = _AVAILABLE if at <= now else _SCHEDULED
-        return InsertRow(queue, task, args, kwargs, state, priority, attempts, timeout, now, at)
+        return InsertRow(
+            queue,
+            task,
+            args,
+            kwargs,
+            state,
+            priority,
+            attempts,
+            timeout,
+            now,
+            at,
+            spec.lock_key,
+            spec.unique_key,
+            spec.unique_states,
+            spec.batch_id,
+        )
 
     def _insert(self, rows: Sequence[InsertRow], connection: Any) -> list[int]:
         driver = self.driver
@@ -219,6 +252,7 @@ class Conveyor:
         scheduled_at: float | None = None,
         max_attempts: int | None = None,
         timeout: float | None = None,
+        unique_key: str | None = None,
         connection: Any = None,
     ) -> int:
         """Queue a job by task name. Options default to the task's when it is registered here."""
@@ -234,6 +268,7 @@ class Conveyor:
                     "scheduled_at": scheduled_at,
                     "max_attempts": max_attempts,
                     "timeout": timeout,
+                    "unique_key": unique_key,
                 }
             ),
             connection=connection,
@@ -247,9 +282,13 @@ class Conveyor:
         if not isinstance(name, str):
             raise SerializationError("a job needs a task name")
         t = self.tasks.get(name)
-        spec = t.job() if t else JobSpec(task=name)
-        spec.args = list(d.get("args") or [])
-        spec.kwargs = d.get("kwargs") or {}
+        args, kwargs = list(d.get("args") or []), d.get("kwargs") or {}
+        if not isinstance(kwargs, dict):
+            raise SerializationError(f"kwargs of task {name!r} must be a dict, got {type(kwargs).__name__}")
+        spec = t.job(*args, **kwargs) if t else JobSpec(task=name, args=args, kwargs=kwargs)
+        if d.get("unique_key") is not None:
+            spec.unique_key = str(d["unique_key"])
+            spec.unique_states = spec.unique_states or Unique().states_text
         for key in ("queue", "priority", "max_attempts", "timeout"):
             if d.get(key) is not None:
                 setattr(spec, key, d[key])
@@ -286,9 +325,54 @@ class Conveyor:
         self._wake(queues)
         return len(queues)
 
-    def cancel(self, job_id: int) -> bool:
-        """Cancel a job that has not started; False if it is already running or finished."""
-        return self.driver.cancel_waiting(job_id, clock.now())
+    def cancel(self, job_id: int) -> str:
+        """Cancel a job. A waiting job never starts (returns ``"cancelled"``); a running one sees
+        ``current_job().cancelled`` turn true and ends as cancelled when it returns, or is stopped at
+        its timeout (``"requested"``); a finished job is left alone (``"finished"``)."""
+        return self.driver.cancel(job_id, clock.now())
+
+    def batch(
+        self,
+        jobs: Iterable[JobSpec | dict[str, Any]],
+        *,
+        name: str,
+        on_complete: Task[Any, Any] | str | None = None,
+        on_failure: Task[Any, Any] | str | None = None,
+    ) -> BatchRecord:
+        """Enqueue jobs as one batch with counts and progress; ``on_complete(batch_id)`` runs once when
+        all completed, ``on_failure(batch_id)`` once when all finished and some were discarded."""
+        from conveyor.coordination.batches import create_batch
+
+        return create_batch(self, jobs, name=name, on_complete=on_complete, on_failure=on_failure)
+
+    def dispatch_chunks(
+        self,
+        task: Task[Any, Any],
+        items: Sequence[Any],
+        *,
+        chunk: int = 250,
+        name: str | None = None,
+        on_complete: Task[Any, Any] | str | None = None,
+        on_failure: Task[Any, Any] | str | None = None,
+    ) -> BatchRecord:
+        """Split ``items`` into chunks, one job each (``task(chunk_items)``), as a batch."""
+        from conveyor.coordination.batches import dispatch_chunks
+
+        return dispatch_chunks(
+            self, task, items, chunk=chunk, name=name, on_complete=on_complete, on_failure=on_failure
+        )
+
+    def get_batch(self, batch_id: int) -> BatchRecord:
+        from conveyor.coordination.batches import get_batch
+
+        return get_batch(self, batch_id)
+
+    def queue(self, name: str, *, global_limit: int | None = None) -> None:
+        """Declare a queue's settings. ``global_limit``: most jobs of this queue executing at once
+        across every worker of the cluster (e.g. 2 for a shop API that allows 3 connections)."""
+        if global_limit is not None and global_limit < 1:
+            raise ValueError(f"queue {name!r}: global_limit must be >= 1")
+        self.queues[name] = global_limit
 
     def _wake(self, queues: Iterable[str]) -> None:
         conn = self._connection()
@@ -300,6 +384,23 @@ class Conveyor:
         from conveyor.worker import WorkerOptions, run_worker
 
         return run_worker(self, WorkerOptions(queues=list(queues), **options))
+
+    # ------------------------------------------------------------------ coordination
+    def lock(self, key: str, *, ttl: float = 60.0, wait: float = 0.0) -> Lock:
+        """A distributed named lock: ``with app.lock("snapshot:shop-1:orders", ttl=600) as lock: ...``.
+
+        Raises :class:`~conveyor.errors.LockNotAcquired` (saying who holds it, since when) if it is not
+        free within ``wait`` seconds. It expires ``ttl`` seconds after acquisition unless extended."""
+        from conveyor.coordination.locks import Lock
+
+        return Lock(self, key, ttl=ttl, wait=wait)
+
+    def rate_limit(self, key: str, *, rate: float, per: float = 1.0, burst: int | None = None) -> RateLimit:
+        """A token bucket shared by every process through the database: ``rate`` permits per ``per``
+        seconds, up to ``burst`` at once. Use as a context manager or decorator."""
+        from conveyor.coordination.ratelimit import RateLimit
+
+        return RateLimit(self, key, rate=rate, per=per, burst=burst)
 
     # ------------------------------------------------------------------ scheduler
     @property

@@ -49,3 +49,36 @@ class SchemaOutdatedError(ConveyorError):
 
 class DatabaseUnavailableError(ConveyorError):
     """The database cannot be reached."""
+
+
+class LockNotAcquired(ConveyorError):
+    """A named lock is held by someone else (and did not come free within ``wait``)."""
+
+    def __init__(self, key: str, holder: str | None = None, since: float | None = None) -> None:
+        self.key, self.holder, self.since = key, holder, since
+        who = f" by {holder}" if holder else ""
+        when = ""
+        if since is not None:
+            from datetime import UTC, datetime
+
+            when = f" since {datetime.fromtimestamp(since, UTC):%Y-%m-%d %H:%M:%S} UTC"
+        super().__init__(f"lock {key!r} is held{who}{when}")
+
+
+class LockLost(ConveyorError):
+    """A lock expired or was released by someone else before its holder was done."""
+
+
+class KeyTemplateError(ConveyorError):
+    """A lock or unique key template names an argument the job does not have."""
+
+
+class Snooze(Exception):
+    """Raise from a task to run it again after ``seconds`` without spending an attempt
+    (e.g. the remote answered 429 with Retry-After)."""
+
+    def __init__(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("Snooze seconds must be >= 0")
+        self.seconds = float(seconds)
+        super().__init__(f"snoozed for {self.seconds:g}s")

@@ -22,9 +22,12 @@ def show(ctx: typer.Context, job_id: Annotated[int, typer.Argument(help="Job id.
 @cli.command("cancel")
 @handle_errors
 def cancel(ctx: typer.Context, job_id: Annotated[int, typer.Argument(help="Job id.")]) -> None:
-    """Cancel a job that has not started yet."""
-    if get_app(ctx).cancel(job_id):
+    """Cancel a job: a waiting one never starts; a running one is asked to stop."""
+    outcome = get_app(ctx).cancel(job_id)
+    if outcome == "cancelled":
         console.print(f"job {job_id} cancelled")
+    elif outcome == "requested":
+        console.print(f"job {job_id} is running: asked it to stop (it is killed at its timeout otherwise)")
     else:
-        console.print(f"job {job_id} is already running or finished; not cancelled")
+        console.print(f"job {job_id} already finished; nothing to cancel")
         raise typer.Exit(1)

@@ -49,6 +49,10 @@ class JobSpec:
     max_attempts: int = 3
     timeout: float | None = None
     scheduled_at: float | None = None  # epoch seconds; None = now
+    lock_key: str | None = None  # jobs with the same lock key never run at the same time
+    unique_key: str | None = None  # a duplicate in one of unique_states is not inserted
+    unique_states: str | None = None  # ",available,scheduled,"
+    batch_id: int | None = None
 
 
 class InsertRow(NamedTuple):
@@ -64,6 +68,10 @@ class InsertRow(NamedTuple):
     timeout: float | None
     created_at: float
     scheduled_at: float
+    lock_key: str | None = None
+    unique_key: str | None = None
+    unique_states: str | None = None
+    batch_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -112,6 +120,11 @@ class JobRecord:
     worker_id: str | None
     result: Any
     errors: list[JobError] = field(default_factory=list)
+    lock_key: str | None = None
+    unique_key: str | None = None
+    batch_id: int | None = None
+    progress: dict[str, Any] | None = None
+    cancel_requested: bool = False
 
     @property
     def last_error(self) -> JobError | None:

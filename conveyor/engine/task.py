@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
+from conveyor.coordination.keys import KeyTemplate, Unique, default_unique_key, with_period
 from conveyor.engine import clock
 from conveyor.engine.job import JobSpec
 from conveyor.engine.retry import DEFAULT_RETRY, RetryPolicy
@@ -38,6 +39,8 @@ class Task(Generic[P, R]):
         retry: RetryPolicy | None,
         timeout: float | None,
         store_result: bool,
+        lock: str | None = None,
+        unique: Unique | None = None,
     ) -> None:
         if max_attempts is not None and max_attempts < 1:
             raise ValueError(f"task {name!r}: max_attempts must be >= 1")
@@ -55,6 +58,12 @@ class Task(Generic[P, R]):
         self.timeout = timeout
         self.store_result = store_result
         self.is_async = inspect.iscoroutinefunction(fn)
+        # Templates are checked against the signature now, so a typo fails at import, not at enqueue.
+        self.lock = KeyTemplate(lock, fn, "lock key", name) if lock is not None else None
+        self.unique = unique
+        self._unique_key = (
+            KeyTemplate(unique.key, fn, "unique key", name) if unique is not None and unique.key else None
+        )
         self.__doc__ = fn.__doc__
         self.__name__ = getattr(fn, "__name__", name)
 
@@ -65,8 +74,8 @@ class Task(Generic[P, R]):
         return self.fn(*args, **kwargs)
 
     def job(self, *args: Any, **kwargs: Any) -> JobSpec:
-        """A job spec for ``app.enqueue_many`` (bulk insert)."""
-        return JobSpec(
+        """A job spec for ``app.enqueue_many`` (bulk insert); lock and unique keys are filled in."""
+        spec = JobSpec(
             task=self.name,
             args=list(args),
             kwargs=kwargs,
@@ -75,10 +84,26 @@ class Task(Generic[P, R]):
             max_attempts=self.max_attempts,
             timeout=self.timeout,
         )
+        if self.lock is not None:
+            spec.lock_key = self.lock.render(args, kwargs)
+        if self.unique is not None:
+            if self._unique_key is not None:
+                key = f"{self.name}:{self._unique_key.render(args, kwargs)}"
+            else:
+                key = default_unique_key(self.name, args, kwargs)
+            spec.unique_key = with_period(key, self.unique.period, clock.now())
+            spec.unique_states = self.unique.states_text
+        return spec
 
-    def enqueue(self, *args: Any, connection: Any = None, **kwargs: Any) -> int:
-        """Queue a job now; returns its id."""
-        return self.app.enqueue_spec(self.job(*args, **kwargs), connection=connection)
+    def enqueue(self, *args: Any, connection: Any = None, unique_key: str | None = None, **kwargs: Any) -> int:
+        """Queue a job now; returns its id (or the existing job's id when it is a unique duplicate).
+
+        ``unique_key=``: make this one call unique under that key (see :class:`~conveyor.Unique`)."""
+        spec = self.job(*args, **kwargs)
+        if unique_key is not None:
+            spec.unique_key = unique_key
+            spec.unique_states = spec.unique_states or Unique().states_text
+        return self.app.enqueue_spec(spec, connection=connection)
 
     def enqueue_in(self, seconds: float, *args: Any, connection: Any = None, **kwargs: Any) -> int:
         """Queue a job to run ``seconds`` from now."""

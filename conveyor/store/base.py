@@ -55,10 +55,58 @@ class Failure:
     retry_at: float | None  # None: no attempts left, discard
 
 
+#: Final job states that count towards a batch, and the batch counter each one increments.
+BATCH_COUNTERS = {S.COMPLETED: 0, S.DISCARDED: 1, S.CANCELLED: 2}
+
+SETTLE_BATCH = """
+UPDATE conveyor_batches SET completed = completed + ?, failed = failed + ?, cancelled = cancelled + ?
+WHERE id = ?
+RETURNING total, completed, failed, cancelled, state, on_complete, on_failure, callback_queue
+"""
+FINISH_BATCH = "UPDATE conveyor_batches SET state = ?, finished_at = ?, callback_job_id = ? WHERE id = ?"
+
+
+def batch_counts(rows: Sequence[tuple[Any, Any]]) -> dict[int, list[int]]:
+    """``(batch_id, new state)`` rows of jobs that just changed state -> counter deltas per batch."""
+    counts: dict[int, list[int]] = {}
+    for batch_id, state in rows:
+        if batch_id is not None and state in BATCH_COUNTERS:
+            counts.setdefault(batch_id, [0, 0, 0])[BATCH_COUNTERS[state]] += 1
+    return counts
+
+
 class Driver(ABC):
     """One database. Subclasses: :class:`SQLiteDriver`, :class:`PostgresDriver`."""
 
     name: str
+    #: DB-API placeholder of the raw connections ("?" or "%s"), for the few statements shared here.
+    placeholder = "?"
+
+    def q(self, sql: str) -> str:
+        """A statement written with ``?`` placeholders, in this driver's placeholder style."""
+        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+
+    def settle_batches(self, conn: Any, counts: dict[int, list[int]], now: float) -> None:
+        """Count finished jobs into their batches and, for a batch whose last job just finished, fire
+        its callback. Must run in the transaction that changed the jobs' states: the batch row's lock
+        (taken by the first UPDATE) makes exactly one transaction see the batch finish."""
+        for batch_id, (done, failed, cancelled) in sorted(counts.items()):
+            row = conn.execute(self.q(SETTLE_BATCH), (done, failed, cancelled, batch_id)).fetchone()
+            if row is None:
+                continue
+            total, n_done, n_failed, n_cancelled, state, on_complete, on_failure, callback_queue = row
+            if state != "running" or n_done + n_failed + n_cancelled < total:
+                continue
+            final = "failed" if n_failed else "cancelled" if n_cancelled else "completed"
+            callback = on_failure if n_failed else None if n_cancelled else on_complete
+            callback_id = None
+            if callback:
+                payload = f"[{batch_id}]"
+                callback_row = InsertRow(
+                    callback_queue or "default", callback, payload, "{}", S.AVAILABLE.value, 0, 3, None, now, now
+                )
+                callback_id = self.insert_jobs(conn, [callback_row], in_transaction=True)[0]
+            conn.execute(self.q(FINISH_BATCH), (final, now, callback_id, batch_id))
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -82,9 +130,31 @@ class Driver(ABC):
 
     @abstractmethod
     def fetch_available(
-        self, conn: Any, queue: str, limit: int, worker_id: str, now: float, lease: float
+        self,
+        conn: Any,
+        queue: str,
+        limit: int,
+        worker_id: str,
+        now: float,
+        lease: float,
+        global_limit: int | None = None,
     ) -> list[FetchedJob]:
-        """Atomically move up to ``limit`` available jobs of ``queue`` to executing, leased to ``worker_id``."""
+        """Atomically move up to ``limit`` available jobs of ``queue`` to executing, leased to ``worker_id``.
+
+        Skips jobs whose lock key another executing job holds; with ``global_limit``, never lets the
+        queue have more than that many executing jobs across all workers."""
+
+    @abstractmethod
+    def snooze_jobs(self, conn: Any, snoozed: Sequence[tuple[int, float]], worker_id: str) -> None:
+        """Reschedule jobs at the given times without spending their attempt (``raise Snooze``)."""
+
+    @abstractmethod
+    def write_progress(self, conn: Any, items: Sequence[tuple[int, str]]) -> None:
+        """Store progress JSON of executing jobs."""
+
+    @abstractmethod
+    def cancel_requested_of(self, conn: Any, worker_id: str) -> list[int]:
+        """Executing jobs of ``worker_id`` whose cancellation was requested."""
 
     @abstractmethod
     def complete_jobs(self, conn: Any, done: Sequence[tuple[int, str | None]], worker_id: str, now: float) -> None:
@@ -161,22 +231,13 @@ class Driver(ABC):
     def retry_jobs(self, ids: Sequence[int] | None, now: float) -> list[str]:
         """Move discarded/cancelled jobs back to available for one more attempt (Laravel's
         ``queue:retry``, Oban's ``retry_job``). ``ids=None`` retries every discarded job.
-        Returns the queues that got work, so the caller can wake their workers."""
-        cond = J.c.state.in_([S.DISCARDED, S.CANCELLED]) if ids is not None else J.c.state == S.DISCARDED
-        stmt = (
-            update(J)
-            .where(cond)
-            .values(
-                state=S.AVAILABLE,
-                scheduled_at=now,
-                finished_at=None,
-                max_attempts=case((J.c.attempt >= J.c.max_attempts, J.c.attempt + 1), else_=J.c.max_attempts),
-            )
-            .returning(J.c.queue)
-        )
+        A batch they belong to counts them as pending again. Returns the queues that got work, so the
+        caller can wake their workers."""
         with self.begin() as c:
-            if ids is not None:
-                found = dict(c.execute(select(J.c.id, J.c.state).where(J.c.id.in_(list(ids)))).all())
+            if ids is None:
+                cond = J.c.state == S.DISCARDED
+            else:
+                found = {r[0]: r[1] for r in c.execute(select(J.c.id, J.c.state).where(J.c.id.in_(list(ids))))}
                 for i in ids:
                     if i not in found:
                         raise JobNotFoundError(i)
@@ -184,8 +245,36 @@ class Driver(ABC):
                         raise InvalidStateError(
                             f"job {i} is {found[i]}, not failed: only discarded or cancelled jobs can be retried"
                         )
-                stmt = stmt.where(J.c.id.in_(list(ids)))
-            return [r[0] for r in c.execute(stmt)]
+                cond = J.c.id.in_(list(ids))
+            per_batch = c.execute(
+                select(J.c.batch_id, J.c.state, func.count())
+                .where(cond, J.c.batch_id.is_not(None))
+                .group_by(J.c.batch_id, J.c.state)
+            ).all()
+            queues = [
+                r[0]
+                for r in c.execute(
+                    update(J)
+                    .where(cond)
+                    .values(
+                        state=S.AVAILABLE,
+                        scheduled_at=now,
+                        finished_at=None,
+                        cancel_requested=False,
+                        max_attempts=case((J.c.attempt >= J.c.max_attempts, J.c.attempt + 1), else_=J.c.max_attempts),
+                    )
+                    .returning(J.c.queue)
+                )
+            ]
+            B = schema.batches
+            for batch_id, state, n in per_batch:
+                counter = B.c.failed if state == S.DISCARDED else B.c.cancelled
+                c.execute(
+                    update(B)
+                    .where(B.c.id == batch_id)
+                    .values({counter.name: counter - n, "state": "running", "finished_at": None})
+                )
+            return queues
 
     def delete_jobs(
         self, states: Sequence[str], ids: Sequence[int] | None = None, older_than: float | None = None
@@ -215,17 +304,24 @@ class Driver(ABC):
             c.execute(delete(schema.job_errors).where(schema.job_errors.c.job_id.in_(victims)))
             return int(c.execute(delete(J).where(J.c.id.in_(victims))).rowcount)
 
-    def cancel_waiting(self, job_id: int, now: float) -> bool:
-        """Cancel a job that has not started. False if it already runs or finished."""
+    def cancel(self, job_id: int, now: float) -> str:
+        """Cancel a job: one that waits becomes ``cancelled`` at once ("cancelled"); one that runs is
+        asked to stop (``current_job().cancelled`` turns true; "requested"); a finished one is left
+        alone ("finished")."""
         with self.begin() as c:
-            res = c.execute(
-                update(J)
-                .where(J.c.id == job_id, J.c.state.in_(list(WAITING)))
-                .values(state=S.CANCELLED, finished_at=now)
-            )
-            if res.rowcount == 0 and c.execute(select(J.c.id).where(J.c.id == job_id)).first() is None:
+            row = c.execute(select(J.c.state, J.c.batch_id).where(J.c.id == job_id)).first()
+            if row is None:
                 raise JobNotFoundError(job_id)
-            return res.rowcount == 1
+            state, batch_id = row
+            if state in WAITING:
+                c.execute(update(J).where(J.c.id == job_id).values(state=S.CANCELLED, finished_at=now))
+                if batch_id is not None:
+                    self.settle_batches(c.connection.driver_connection, {batch_id: [0, 0, 1]}, now)
+                return "cancelled"
+            if state == S.EXECUTING:
+                c.execute(update(J).where(J.c.id == job_id).values(cancel_requested=True))
+                return "requested"
+            return "finished"
 
     def queue_stats(self, now: float) -> list[QueueStats]:
         with self.begin() as c:
@@ -270,6 +366,20 @@ class Driver(ABC):
         with self.begin() as c:
             if c.execute(update(Q).where(Q.c.name == queue).values(paused=paused, updated_at=now)).rowcount == 0:
                 c.execute(insert(Q).values(name=queue, paused=paused, updated_at=now))
+
+    def configure_queue(self, queue: str, global_limit: int | None, now: float) -> None:
+        """Store a queue's global concurrency limit (from ``app.queue``) for every worker to read."""
+        Q = schema.queues
+        with self.begin() as c:
+            res = c.execute(update(Q).where(Q.c.name == queue).values(global_limit=global_limit, updated_at=now))
+            if res.rowcount == 0:
+                c.execute(insert(Q).values(name=queue, paused=False, global_limit=global_limit, updated_at=now))
+
+    def queue_settings(self) -> dict[str, tuple[bool, int | None]]:
+        """name -> (paused, global limit) for every queue with settings."""
+        Q = schema.queues
+        with self.begin() as c:
+            return {n: (bool(p), g) for n, p, g in c.execute(select(Q.c.name, Q.c.paused, Q.c.global_limit))}
 
     def paused_queues(self) -> set[str]:
         with self.begin() as c:
@@ -348,6 +458,11 @@ def _record(row: Any, errors: list[JobError]) -> JobRecord:
         worker_id=row["worker_id"],
         result=None if row["result"] is None else json.loads(row["result"]),
         errors=errors,
+        lock_key=row["lock_key"],
+        unique_key=row["unique_key"],
+        batch_id=row["batch_id"],
+        progress=None if row["progress"] is None else json.loads(row["progress"]),
+        cancel_requested=bool(row["cancel_requested"]),
     )
 
 

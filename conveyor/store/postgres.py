@@ -18,23 +18,39 @@ import psycopg
 from sqlalchemy.engine import Engine
 
 from conveyor.engine.job import FetchedJob, InsertRow
-from conveyor.store.base import Driver, Failure
+from conveyor.store.base import Driver, Failure, batch_counts
 from conveyor.store.sqlite import worker_lost_message
 
 CHANNEL = "conveyor_jobs"
 
-_INSERT_COLS = "queue, task, args, kwargs, state, priority, max_attempts, timeout, created_at, scheduled_at"
-INSERT_ONE = f"INSERT INTO conveyor_jobs ({_INSERT_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+_INSERT_COLS = (
+    "queue, task, args, kwargs, state, priority, max_attempts, timeout, created_at, scheduled_at, "
+    "lock_key, unique_key, unique_states, batch_id"
+)
+_MARKS = ", ".join(["%s"] * 14)
+INSERT_ONE = f"INSERT INTO conveyor_jobs ({_INSERT_COLS}) VALUES ({_MARKS}) RETURNING id"
+# The conflict target repeats ux_conveyor_jobs_unique's predicate, as PostgreSQL requires for a partial index.
+# ON CONFLICT waits for a concurrent inserter of the same key to commit or roll back: exactly one row wins.
+_UNIQUE_PREDICATE = "unique_key IS NOT NULL AND strpos(unique_states, ',' || state || ',') > 0"
+INSERT_UNIQUE = (
+    f"INSERT INTO conveyor_jobs ({_INSERT_COLS}) VALUES ({_MARKS}) "
+    f"ON CONFLICT (unique_key) WHERE {_UNIQUE_PREDICATE} DO NOTHING RETURNING id"
+)
+SELECT_UNIQUE = f"SELECT id FROM conveyor_jobs WHERE unique_key = %s AND {_UNIQUE_PREDICATE}"
 ALLOCATE_IDS = "SELECT array_agg(nextval('conveyor_jobs_id_seq')) FROM generate_series(1, %s)"
 COPY_JOBS = f"COPY conveyor_jobs (id, {_INSERT_COLS}) FROM STDIN"
 
+# A job whose lock key is held by an executing job is skipped (it stays available, no attempt spent).
+# Two fetchers can still race for one key; ix_conveyor_jobs_lock_executing (unique) rejects the loser.
 FETCH_AVAILABLE = """
 UPDATE conveyor_jobs j
 SET state = 'executing', attempt = j.attempt + 1, attempted_at = %(now)s,
     lease_expires_at = %(lease)s, worker_id = %(worker)s
 FROM (
-    SELECT id FROM conveyor_jobs
+    SELECT id FROM conveyor_jobs c
     WHERE state = 'available' AND queue = %(queue)s
+      AND (c.lock_key IS NULL OR NOT EXISTS (
+          SELECT 1 FROM conveyor_jobs e WHERE e.lock_key = c.lock_key AND e.state = 'executing'))
     ORDER BY priority DESC, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -42,12 +58,17 @@ FROM (
 WHERE j.id = picked.id
 RETURNING j.id, j.task, j.args, j.kwargs, j.attempt, j.max_attempts, j.timeout, j.queue, j.priority
 """
+# The queue row's lock serialises every fetch of a queue with a global limit, so count-then-claim is atomic.
+LOCK_QUEUE_LIMIT = "SELECT global_limit FROM conveyor_queues WHERE name = %s FOR UPDATE"
+COUNT_EXECUTING = "SELECT count(*) FROM conveyor_jobs WHERE queue = %s AND state = 'executing'"
 
 COMPLETE = """
 UPDATE conveyor_jobs j
-SET state = 'completed', finished_at = %(now)s, lease_expires_at = NULL, result = d.result
+SET state = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'completed' END,
+    finished_at = %(now)s, lease_expires_at = NULL, result = d.result
 FROM unnest(%(ids)s::bigint[], %(results)s::text[]) AS d(id, result)
 WHERE j.id = d.id AND j.worker_id = %(worker)s AND j.state = 'executing'
+RETURNING j.batch_id, j.state
 """
 
 FAIL = """
@@ -56,17 +77,32 @@ WITH f AS (
                          %(tbs)s::text[], %(retry_at)s::float8[]) AS f(id, attempt, error, tb, retry_at)
 ), u AS (
     UPDATE conveyor_jobs j
-    SET state = CASE WHEN f.retry_at IS NULL THEN 'discarded' ELSE 'retryable' END,
+    SET state = CASE WHEN j.cancel_requested THEN 'cancelled'
+                     WHEN f.retry_at IS NULL THEN 'discarded' ELSE 'retryable' END,
         scheduled_at = coalesce(f.retry_at, j.scheduled_at),
-        finished_at = CASE WHEN f.retry_at IS NULL THEN %(now)s END,
+        finished_at = CASE WHEN j.cancel_requested OR f.retry_at IS NULL THEN %(now)s END,
         lease_expires_at = NULL
     FROM f
     WHERE j.id = f.id AND j.worker_id = %(worker)s AND j.state = 'executing'
-    RETURNING j.id
+    RETURNING j.id, j.batch_id, j.state
+), e AS (
+    INSERT INTO conveyor_job_errors (job_id, attempt, at, error, traceback)
+    SELECT f.id, f.attempt, %(now)s, f.error, f.tb FROM f JOIN u ON u.id = f.id
 )
-INSERT INTO conveyor_job_errors (job_id, attempt, at, error, traceback)
-SELECT f.id, f.attempt, %(now)s, f.error, f.tb FROM f JOIN u ON u.id = f.id
+SELECT batch_id, state FROM u
 """
+SNOOZE = """
+UPDATE conveyor_jobs j
+SET state = 'scheduled', scheduled_at = d.until, attempt = greatest(j.attempt - 1, 0), lease_expires_at = NULL
+FROM unnest(%(ids)s::bigint[], %(until)s::float8[]) AS d(id, until)
+WHERE j.id = d.id AND j.worker_id = %(worker)s AND j.state = 'executing'
+"""
+WRITE_PROGRESS = """
+UPDATE conveyor_jobs j SET progress = d.progress
+FROM unnest(%(ids)s::bigint[], %(progress)s::text[]) AS d(id, progress)
+WHERE j.id = d.id AND j.state = 'executing'
+"""
+CANCEL_REQUESTED = "SELECT id FROM conveyor_jobs WHERE state = 'executing' AND worker_id = %s AND cancel_requested"
 
 RELEASE = """
 UPDATE conveyor_jobs
@@ -97,9 +133,9 @@ WITH lost AS (
         finished_at = CASE WHEN j.attempt >= j.max_attempts THEN %(now)s END,
         scheduled_at = %(now)s, lease_expires_at = NULL
     FROM lost WHERE j.id = lost.id
-    RETURNING j.id, j.attempt, lost.worker_id
+    RETURNING j.id, j.attempt, lost.worker_id, j.batch_id, j.state
 )
-SELECT id, attempt, worker_id FROM u
+SELECT id, attempt, worker_id, batch_id, state FROM u
 """
 INSERT_ERROR = "INSERT INTO conveyor_job_errors (job_id, attempt, at, error, traceback) VALUES (%s, %s, %s, %s, %s)"
 
@@ -123,20 +159,35 @@ def _esc_json(value: str) -> str:
 def _copy_text(ids: list[int], rows: Sequence[InsertRow]) -> str:
     names: dict[str, str] = {}  # queue and task names repeat: escape each once
     out = []
-    for i, (queue, task, args, kwargs, state, priority, attempts, timeout, created, scheduled) in zip(
-        ids, rows, strict=True
-    ):
+    for i, (
+        queue,
+        task,
+        args,
+        kwargs,
+        state,
+        priority,
+        attempts,
+        timeout,
+        created,
+        scheduled,
+        lock,
+        _u,
+        _s,
+        batch,
+    ) in zip(ids, rows, strict=True):
         q = names.get(queue) or names.setdefault(queue, _esc(queue))
         t = names.get(task) or names.setdefault(task, _esc(task))
         out.append(
             f"{i}\t{q}\t{t}\t{_esc_json(args)}\t{_esc_json(kwargs)}\t{state}\t{priority}\t{attempts}\t"
-            f"{_NULL if timeout is None else repr(float(timeout))}\t{created!r}\t{scheduled!r}\n"
+            f"{_NULL if timeout is None else repr(float(timeout))}\t{created!r}\t{scheduled!r}\t"
+            f"{_NULL if lock is None else _esc(lock)}\t{_NULL}\t{_NULL}\t{_NULL if batch is None else int(batch)}\n"
         )
     return "".join(out)
 
 
 class PostgresDriver(Driver):
     name = "postgresql"
+    placeholder = "%s"
 
     def __init__(self, engine: Engine, *, synchronous_commit: bool = True) -> None:
         super().__init__(engine)
@@ -160,51 +211,108 @@ class PostgresDriver(Driver):
         self, conn: psycopg.Connection[Any], rows: Sequence[InsertRow], *, in_transaction: bool = False
     ) -> list[int]:
         if len(rows) == 1:
-            return [conn.execute(INSERT_ONE, rows[0]).fetchone()[0]]  # type: ignore[index]
+            return [self._insert_one(conn, rows[0])]
+        unique = [k for k, r in enumerate(rows) if r.unique_key]
         # Bulk: allocate ids from the sequence, then COPY; two round trips for any batch size. The COPY
         # text is built here in one pass (psycopg's write_row costs more per row than all the rest).
+        # Unique jobs go one by one: each may turn out to be a duplicate.
         with conn.transaction():
-            ids: list[int] = conn.execute(ALLOCATE_IDS, (len(rows),)).fetchone()[0]  # type: ignore[index]
-            with conn.cursor().copy(COPY_JOBS) as copy:
-                copy.write(_copy_text(ids, rows))
-        return ids
+            plain = [r for r in rows if not r.unique_key] if unique else list(rows)
+            ids: list[int] = []
+            if plain:
+                ids = conn.execute(ALLOCATE_IDS, (len(plain),)).fetchone()[0]  # type: ignore[index]
+                with conn.cursor().copy(COPY_JOBS) as copy:
+                    copy.write(_copy_text(ids, plain))
+            if not unique:
+                return ids
+            out: list[int] = []
+            it = iter(ids)
+            for r in rows:
+                out.append(self._insert_one(conn, r) if r.unique_key else next(it))
+            return out
+
+    def _insert_one(self, conn: psycopg.Connection[Any], row: InsertRow) -> int:
+        if not row.unique_key:
+            return int(conn.execute(INSERT_ONE, row).fetchone()[0])  # type: ignore[index]
+        for _ in range(10):
+            got = conn.execute(INSERT_UNIQUE, row).fetchone()
+            if got is None:  # a duplicate exists; it may finish before we look, then try again
+                got = conn.execute(SELECT_UNIQUE, (row.unique_key,)).fetchone()
+            if got is not None:
+                return int(got[0])
+        raise RuntimeError(f"could not insert or find unique job {row.unique_key!r}")  # pragma: no cover
 
     # ------------------------------------------------------------------ worker hot path
     def fetch_available(
-        self, conn: psycopg.Connection[Any], queue: str, limit: int, worker_id: str, now: float, lease: float
+        self,
+        conn: psycopg.Connection[Any],
+        queue: str,
+        limit: int,
+        worker_id: str,
+        now: float,
+        lease: float,
+        global_limit: int | None = None,
     ) -> list[FetchedJob]:
-        rows = conn.execute(
-            FETCH_AVAILABLE,
-            {"now": now, "lease": now + lease, "worker": worker_id, "queue": queue, "limit": limit},
-        ).fetchall()
+        params = {"now": now, "lease": now + lease, "worker": worker_id, "queue": queue, "limit": limit}
+        if global_limit is None:
+            return self._claim(conn, params)
+        with conn.transaction():
+            row = conn.execute(LOCK_QUEUE_LIMIT, (queue,)).fetchone()
+            cap = global_limit if row is None or row[0] is None else int(row[0])
+            running = conn.execute(COUNT_EXECUTING, (queue,)).fetchone()[0]  # type: ignore[index]
+            params["limit"] = min(limit, cap - running)
+            return self._claim(conn, params) if params["limit"] > 0 else []
+
+    def _claim(self, conn: psycopg.Connection[Any], params: dict[str, Any]) -> list[FetchedJob]:
+        try:
+            with conn.transaction():  # a savepoint when inside the global-limit transaction
+                rows = conn.execute(FETCH_AVAILABLE, params).fetchall()
+        except psycopg.errors.UniqueViolation:
+            # Two jobs of one lock key in a batch, or a race with another fetcher: one at a time.
+            params = {**params, "limit": 1}
+            try:
+                with conn.transaction():
+                    rows = conn.execute(FETCH_AVAILABLE, params).fetchall()
+            except psycopg.errors.UniqueViolation:
+                return []
         rows.sort(key=lambda r: (-r[8], r[0]))
         return [FetchedJob(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     def complete_jobs(
-        self,
-        conn: psycopg.Connection[Any],
-        done: Sequence[tuple[int, str | None]],
-        worker_id: str,
-        now: float,
+        self, conn: psycopg.Connection[Any], done: Sequence[tuple[int, str | None]], worker_id: str, now: float
     ) -> None:
-        conn.execute(
-            COMPLETE,
-            {"now": now, "ids": [d[0] for d in done], "results": [d[1] for d in done], "worker": worker_id},
-        )
+        params = {"now": now, "ids": [d[0] for d in done], "results": [d[1] for d in done], "worker": worker_id}
+        with conn.transaction():
+            changed = conn.execute(COMPLETE, params).fetchall()
+            self._settle(conn, changed, now)
 
     def fail_jobs(self, conn: psycopg.Connection[Any], failures: Sequence[Failure], worker_id: str, now: float) -> None:
-        conn.execute(
-            FAIL,
-            {
-                "ids": [f.job_id for f in failures],
-                "attempts": [f.attempt for f in failures],
-                "errors": [f.error for f in failures],
-                "tbs": [f.traceback for f in failures],
-                "retry_at": [f.retry_at for f in failures],
-                "now": now,
-                "worker": worker_id,
-            },
-        )
+        params = {
+            "ids": [f.job_id for f in failures],
+            "attempts": [f.attempt for f in failures],
+            "errors": [f.error for f in failures],
+            "tbs": [f.traceback for f in failures],
+            "retry_at": [f.retry_at for f in failures],
+            "now": now,
+            "worker": worker_id,
+        }
+        with conn.transaction():
+            changed = conn.execute(FAIL, params).fetchall()
+            self._settle(conn, changed, now)
+
+    def _settle(self, conn: psycopg.Connection[Any], changed: Sequence[Any], now: float) -> None:
+        counts = batch_counts([(r[-2], r[-1]) for r in changed if r[-2] is not None])
+        if counts:
+            self.settle_batches(conn, counts, now)
+
+    def snooze_jobs(self, conn: psycopg.Connection[Any], snoozed: Sequence[tuple[int, float]], worker_id: str) -> None:
+        conn.execute(SNOOZE, {"ids": [s[0] for s in snoozed], "until": [s[1] for s in snoozed], "worker": worker_id})
+
+    def write_progress(self, conn: psycopg.Connection[Any], items: Sequence[tuple[int, str]]) -> None:
+        conn.execute(WRITE_PROGRESS, {"ids": [i[0] for i in items], "progress": [i[1] for i in items]})
+
+    def cancel_requested_of(self, conn: psycopg.Connection[Any], worker_id: str) -> list[int]:
+        return [r[0] for r in conn.execute(CANCEL_REQUESTED, (worker_id,))]
 
     def release_jobs(self, conn: psycopg.Connection[Any], ids: Sequence[int], worker_id: str) -> int:
         if not ids:
@@ -229,8 +337,9 @@ class PostgresDriver(Driver):
                 with conn.cursor() as cur:
                     cur.executemany(
                         INSERT_ERROR,
-                        [(i, attempt, now, worker_lost_message(w), None) for i, attempt, w in lost],
+                        [(r[0], r[1], now, worker_lost_message(r[2]), None) for r in lost],
                     )
+                self._settle(conn, [(r[3], r[4]) for r in lost], now)
         if lost:
             self.notify(conn, "")
         return [r[0] for r in lost]

@@ -53,6 +53,13 @@ jobs = Table(
     Column("lease_expires_at", Float),
     Column("worker_id", String(128)),
     Column("result", Text),
+    # coordination (migration 0003)
+    Column("lock_key", String(255)),
+    Column("unique_key", String(255)),
+    Column("unique_states", String(128)),
+    Column("batch_id", BigInteger),
+    Column("progress", Text),
+    Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
     sqlite_autoincrement=True,
 )
 
@@ -101,6 +108,7 @@ queues = Table(
     Column("name", String(128), primary_key=True),
     Column("paused", Boolean, nullable=False, server_default=text("false")),
     Column("updated_at", Float, nullable=False),
+    Column("global_limit", Integer),
 )
 
 workers = Table(
@@ -114,4 +122,43 @@ workers = Table(
     Column("concurrency", Integer, nullable=False),
     Column("started_at", Float, nullable=False),
     Column("heartbeat_at", Float, nullable=False),
+)
+
+#: Named locks (``app.lock``) and the locks of jobs declared with ``lock=`` (key ``job:<lock key>``).
+locks = Table(
+    "conveyor_locks",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("holder", String(255), nullable=False),
+    Column("acquired_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+#: Token buckets shared by every worker (``app.rate_limit``).
+rate_limits = Table(
+    "conveyor_rate_limits",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+batches = Table(
+    "conveyor_batches",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("completed", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    Column("cancelled", Integer, nullable=False, server_default="0"),
+    Column("on_complete", String(255)),
+    Column("on_failure", String(255)),
+    Column("callback_queue", String(128)),
+    Column("callback_job_id", BigInteger),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float),
+    sqlite_autoincrement=True,
 )

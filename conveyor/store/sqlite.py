@@ -20,14 +20,26 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from conveyor.engine.job import FetchedJob, InsertRow
-from conveyor.store.base import Driver, Failure
+from conveyor.store.base import Driver, Failure, batch_counts
 
 BUSY_TIMEOUT_S = 30.0
 
-_INSERT_COLS = "queue, task, args, kwargs, state, priority, max_attempts, timeout, created_at, scheduled_at"
-INSERT_ONE = f"INSERT INTO conveyor_jobs ({_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING id"
+_INSERT_COLS = (
+    "queue, task, args, kwargs, state, priority, max_attempts, timeout, created_at, scheduled_at, "
+    "lock_key, unique_key, unique_states, batch_id"
+)
+INSERT_ONE = f"INSERT INTO conveyor_jobs ({_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id"
+# A duplicate of a unique job conflicts with ux_conveyor_jobs_unique and inserts nothing.
+INSERT_UNIQUE = (
+    f"INSERT INTO conveyor_jobs ({_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+    "ON CONFLICT DO NOTHING RETURNING id"
+)
+SELECT_UNIQUE = (
+    "SELECT id FROM conveyor_jobs WHERE unique_key = ? AND unique_key IS NOT NULL "
+    "AND instr(unique_states, ',' || state || ',') > 0"
+)
 INSERT_WITH_ID_PREFIX = f"INSERT INTO conveyor_jobs (id, {_INSERT_COLS}) VALUES"
-_ROW_MARKS = "(?,?,?,?,?,?,?,?,?,?,?)"
+_ROW_MARKS = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 MULTI_ROWS = 200
 INSERT_MANY = f"{INSERT_WITH_ID_PREFIX} {','.join([_ROW_MARKS] * MULTI_ROWS)}"
 NEXT_ID = (
@@ -36,29 +48,49 @@ NEXT_ID = (
 )
 
 # One statement, so it is atomic without an explicit transaction; the subquery walks ix_conveyor_jobs_fetch.
+# A job whose lock key is held by an executing job is skipped (it stays available, no attempt spent);
+# ix_conveyor_jobs_lock_executing (unique) rejects the rare batch that would take two jobs of one key.
 FETCH_AVAILABLE = """
 UPDATE conveyor_jobs
 SET state = 'executing', attempt = attempt + 1, attempted_at = ?, lease_expires_at = ?, worker_id = ?
 WHERE id IN (
-    SELECT id FROM conveyor_jobs WHERE state = 'available' AND queue = ?
+    SELECT id FROM conveyor_jobs AS j WHERE state = 'available' AND queue = ?
+    AND (lock_key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM conveyor_jobs AS e WHERE e.lock_key = j.lock_key AND e.state = 'executing'))
     ORDER BY priority DESC, id LIMIT ?
 )
 RETURNING id, task, args, kwargs, attempt, max_attempts, timeout, queue, priority
 """
+GLOBAL_LIMIT_ROOM = """
+SELECT q.global_limit - (SELECT count(*) FROM conveyor_jobs WHERE queue = q.name AND state = 'executing')
+FROM conveyor_queues AS q WHERE q.name = ?
+"""
 
 # The worker_id/state guard makes an acknowledgement from a worker that lost its lease a no-op.
+# A job whose cancellation was requested while it ran ends as cancelled, whatever it returned.
 COMPLETE = """
-UPDATE conveyor_jobs SET state = 'completed', finished_at = ?, lease_expires_at = NULL, result = ?
+UPDATE conveyor_jobs
+SET state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'completed' END,
+    finished_at = ?, lease_expires_at = NULL, result = ?
 WHERE id = ? AND worker_id = ? AND state = 'executing'
+RETURNING batch_id, state
 """
 FAIL = """
 UPDATE conveyor_jobs
-SET state = CASE WHEN ? IS NULL THEN 'discarded' ELSE 'retryable' END,
+SET state = CASE WHEN cancel_requested THEN 'cancelled' WHEN ? IS NULL THEN 'discarded' ELSE 'retryable' END,
     scheduled_at = coalesce(?, scheduled_at),
-    finished_at = CASE WHEN ? IS NULL THEN ? END,
+    finished_at = CASE WHEN cancel_requested OR ? IS NULL THEN ? END,
     lease_expires_at = NULL
 WHERE id = ? AND worker_id = ? AND state = 'executing'
+RETURNING batch_id, state
 """
+SNOOZE = """
+UPDATE conveyor_jobs
+SET state = 'scheduled', scheduled_at = ?, attempt = max(attempt - 1, 0), lease_expires_at = NULL
+WHERE id = ? AND worker_id = ? AND state = 'executing'
+"""
+WRITE_PROGRESS = "UPDATE conveyor_jobs SET progress = ? WHERE id = ? AND state = 'executing'"
+CANCEL_REQUESTED = "SELECT id FROM conveyor_jobs WHERE state = 'executing' AND worker_id = ? AND cancel_requested"
 INSERT_ERROR = "INSERT INTO conveyor_job_errors (job_id, attempt, at, error, traceback) VALUES (?,?,?,?,?)"
 RELEASE = """
 UPDATE conveyor_jobs
@@ -80,6 +112,7 @@ SET state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' 
     finished_at = CASE WHEN attempt >= max_attempts THEN ? END,
     scheduled_at = ?, lease_expires_at = NULL
 WHERE id = ? AND state = 'executing'
+RETURNING batch_id, state
 """
 
 
@@ -135,12 +168,11 @@ class SQLiteDriver(Driver):
     def insert_jobs(
         self, conn: sqlite3.Connection, rows: Sequence[InsertRow], *, in_transaction: bool = False
     ) -> list[int]:
-        if in_transaction or len(rows) == 1:
-            cur = conn.cursor()
-            try:
-                return [cur.execute(INSERT_ONE, r).fetchone()[0] for r in rows]
-            finally:
-                cur.close()
+        if in_transaction or len(rows) == 1 or any(r.unique_key for r in rows):
+            if in_transaction:
+                return [self._insert_one(conn, r) for r in rows]
+            with self._write(conn):
+                return [self._insert_one(conn, r) for r in rows]
         # Bulk: ids are allocated under the write lock, so they are ours and in order; then multi-row
         # INSERTs of MULTI_ROWS rows each (fewer statement executions than executemany).
         with self._write(conn) as cur:
@@ -159,11 +191,42 @@ class SQLiteDriver(Driver):
                 cur.execute(f"{INSERT_WITH_ID_PREFIX} {','.join([_ROW_MARKS] * n)}", flat)
         return ids
 
+    def _insert_one(self, conn: sqlite3.Connection, row: InsertRow) -> int:
+        if not row.unique_key:
+            return int(conn.execute(INSERT_ONE, row).fetchone()[0])
+        # Writes are serialised (we hold the write lock), so between the conflict and the look-up
+        # nobody can finish the existing job.
+        got = conn.execute(INSERT_UNIQUE, row).fetchone()
+        if got is None:
+            got = conn.execute(SELECT_UNIQUE, (row.unique_key,)).fetchone()
+        return int(got[0])
+
     # ------------------------------------------------------------------ worker hot path
     def fetch_available(
-        self, conn: sqlite3.Connection, queue: str, limit: int, worker_id: str, now: float, lease: float
+        self,
+        conn: sqlite3.Connection,
+        queue: str,
+        limit: int,
+        worker_id: str,
+        now: float,
+        lease: float,
+        global_limit: int | None = None,
     ) -> list[FetchedJob]:
-        rows = conn.execute(FETCH_AVAILABLE, (now, now + lease, worker_id, queue, limit)).fetchall()
+        if global_limit is not None:
+            with self._write(conn) as cur:  # the write lock makes count-then-claim atomic
+                room = cur.execute(GLOBAL_LIMIT_ROOM, (queue,)).fetchone()
+                limit = min(limit, global_limit if room is None else room[0])
+                return self._claim(cur, queue, limit, worker_id, now, lease) if limit > 0 else []
+        return self._claim(conn, queue, limit, worker_id, now, lease)
+
+    def _claim(self, conn: Any, queue: str, limit: int, worker_id: str, now: float, lease: float) -> list[FetchedJob]:
+        params = [now, now + lease, worker_id, queue, limit]
+        try:
+            rows = conn.execute(FETCH_AVAILABLE, params).fetchall()
+        except sqlite3.IntegrityError:
+            # Two jobs with one lock key in the batch: take them one at a time instead.
+            params[-1] = 1
+            rows = conn.execute(FETCH_AVAILABLE, params).fetchall()
         rows.sort(key=lambda r: (-r[8], r[0]))
         return [FetchedJob(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
@@ -171,14 +234,34 @@ class SQLiteDriver(Driver):
         self, conn: sqlite3.Connection, done: Sequence[tuple[int, str | None]], worker_id: str, now: float
     ) -> None:
         with self._write(conn) as cur:
-            cur.executemany(COMPLETE, [(now, result, job_id, worker_id) for job_id, result in done])
+            changed = [cur.execute(COMPLETE, (now, result, job_id, worker_id)).fetchone() for job_id, result in done]
+            self._settle(cur, changed, now)
 
     def fail_jobs(self, conn: sqlite3.Connection, failures: Sequence[Failure], worker_id: str, now: float) -> None:
         with self._write(conn) as cur:
+            changed = []
             for f in failures:
-                cur.execute(FAIL, (f.retry_at, f.retry_at, f.retry_at, now, f.job_id, worker_id))
-                if cur.rowcount:  # only while we still hold it; a rescued job is someone else's now
+                row = cur.execute(FAIL, (f.retry_at, f.retry_at, f.retry_at, now, f.job_id, worker_id)).fetchone()
+                if row is not None:  # only while we still hold it; a rescued job is someone else's now
                     cur.execute(INSERT_ERROR, (f.job_id, f.attempt, now, f.error, f.traceback))
+                    changed.append(row)
+            self._settle(cur, changed, now)
+
+    def _settle(self, cur: sqlite3.Cursor, changed: Sequence[Any], now: float) -> None:
+        counts = batch_counts([r for r in changed if r is not None and r[0] is not None])
+        if counts:
+            self.settle_batches(cur.connection, counts, now)
+
+    def snooze_jobs(self, conn: sqlite3.Connection, snoozed: Sequence[tuple[int, float]], worker_id: str) -> None:
+        with self._write(conn) as cur:
+            cur.executemany(SNOOZE, [(until, job_id, worker_id) for job_id, until in snoozed])
+
+    def write_progress(self, conn: sqlite3.Connection, items: Sequence[tuple[int, str]]) -> None:
+        with self._write(conn) as cur:
+            cur.executemany(WRITE_PROGRESS, [(progress, job_id) for job_id, progress in items])
+
+    def cancel_requested_of(self, conn: sqlite3.Connection, worker_id: str) -> list[int]:
+        return [r[0] for r in conn.execute(CANCEL_REQUESTED, (worker_id,))]
 
     def release_jobs(self, conn: sqlite3.Connection, ids: Sequence[int], worker_id: str) -> int:
         if not ids:
@@ -196,9 +279,11 @@ class SQLiteDriver(Driver):
     def rescue_expired(self, conn: sqlite3.Connection, now: float) -> list[int]:
         with self._write(conn) as cur:
             lost = cur.execute(SELECT_EXPIRED, (now,)).fetchall()
+            changed = []
             for job_id, attempt, _max, worker_id in lost:
-                cur.execute(RESCUE, (now, now, job_id))
+                changed.append(cur.execute(RESCUE, (now, now, job_id)).fetchone())
                 cur.execute(INSERT_ERROR, (job_id, attempt, now, worker_lost_message(worker_id), None))
+            self._settle(cur, changed, now)
         return [r[0] for r in lost]
 
     # ------------------------------------------------------------------ wake-ups

@@ -2,17 +2,46 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from contextvars import ContextVar
-from dataclasses import dataclass
+
+from conveyor.engine import clock
 
 
-@dataclass(frozen=True, slots=True)
 class JobContext:
-    id: int
-    task: str
-    queue: str
-    attempt: int
-    max_attempts: int
+    """What a running task knows about its job: ids, attempt, cancellation, and progress reporting."""
+
+    __slots__ = ("_cancel", "_pending", "attempt", "id", "max_attempts", "queue", "task")
+
+    def __init__(self, id: int, task: str, queue: str, attempt: int, max_attempts: int) -> None:
+        self.id, self.task, self.queue = id, task, queue
+        self.attempt, self.max_attempts = attempt, max_attempts
+        self._cancel = threading.Event()
+        self._pending: tuple[float, float | None, str | None, float] | None = None
+
+    def __repr__(self) -> str:
+        return f"<JobContext {self.id} {self.task} attempt {self.attempt}/{self.max_attempts}>"
+
+    @property
+    def cancelled(self) -> bool:
+        """True once someone asked to cancel this job (``conveyor jobs cancel``): stop soon, cleanly."""
+        return self._cancel.is_set()
+
+    def progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
+        """Report progress (``done`` of ``total`` units, with an optional message such as "rows").
+
+        Shown by ``conveyor jobs show/watch``, the API and the dashboard. Cheap enough for a tight loop:
+        it only keeps the newest value; the worker writes it at most every 0.25 s."""
+        self._pending = (done, total, message, clock.now())
+
+    def take_progress(self) -> str | None:
+        """The newest unwritten progress as JSON, if any (called by the worker)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return None
+        done, total, message, at = pending
+        return json.dumps({"done": done, "total": total, "message": message, "at": at})
 
 
 _current: ContextVar[JobContext | None] = ContextVar("conveyor_current_job", default=None)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor.engine import clock
 from conveyor.engine.job import FetchedJob
-from conveyor.errors import UnknownTaskError
+from conveyor.errors import Snooze, UnknownTaskError
 from conveyor.store.base import Failure
 from conveyor.worker.context import JobContext, _current
 from conveyor.worker.options import WorkerOptions
@@ -44,7 +44,8 @@ PREFETCH_SECONDS = 0.02  # prefetch about this much work beyond the running jobs
 FLUSH_INTERVAL = 0.01  # outcomes wait at most this long before they are written
 FLUSH_SIZE = 200  # ... or until this many are pending
 STAGE_INTERVAL = 0.25  # how often due scheduled/retryable jobs are promoted
-PAUSE_REFRESH = 1.0  # how often paused queues are re-read
+PAUSE_REFRESH = 1.0  # how often queue settings (paused, global limits) and cancel requests are re-read
+PROGRESS_INTERVAL = 0.25  # how often reported progress is written
 
 
 class Executor:
@@ -80,6 +81,10 @@ class Executor:
         self._loop_lock = threading.Lock()
         self._conn: Any = None
         self._paused: set[str] = set()
+        self._limits: dict[str, int] = {}
+        self._running: dict[int, JobContext] = {}  # job id -> context of jobs inside a task right now
+        self._snoozed: list[tuple[int, float]] = []
+        self._last_progress: list[tuple[int, str]] = []  # final values of jobs that just ended
 
     # ------------------------------------------------------------------ public
     def request_stop(self, *_: Any) -> None:
@@ -99,7 +104,7 @@ class Executor:
     # ------------------------------------------------------------------ main loop
     def _main_loop(self) -> None:
         opts = self.opts
-        last_stage = last_pause = 0.0
+        last_stage = last_pause = last_progress = 0.0
         drained = False  # the last fetch found less than asked: wait for news before asking again
         idle_since = time.monotonic()
         while not self.stop.is_set():
@@ -114,8 +119,11 @@ class Executor:
                     drained = False
             if mono - last_pause >= PAUSE_REFRESH:
                 last_pause = mono
-                self._paused = self._db_admin(self.driver.paused_queues, default=self._paused)
+                self._refresh_settings()
                 drained = False
+            if self._running and mono - last_progress >= PROGRESS_INTERVAL:
+                last_progress = mono
+                self._write_progress()
             self._flush(force=False)
             if self._limit_reached():
                 if not self._held:
@@ -175,7 +183,7 @@ class Executor:
                 break
             if q in self._paused:
                 continue
-            jobs = self._db(self.driver.fetch_available, q, free, self.worker_id, now, self.lease)
+            jobs = self._db(self.driver.fetch_available, q, free, self.worker_id, now, self.lease, self._limits.get(q))
             if not jobs:
                 continue
             for job in jobs:
@@ -189,28 +197,54 @@ class Executor:
                     self.processed.value += len(jobs)
         return total, asked
 
+    def _refresh_settings(self) -> None:
+        settings = self._db_admin(self.driver.queue_settings, default=None)
+        if settings is not None:
+            self._paused = {q for q, (paused, _) in settings.items() if paused}
+            self._limits = {q: limit for q, (_, limit) in settings.items() if limit is not None}
+        if self._running:
+            for job_id in self._db(self.driver.cancel_requested_of, self.worker_id):
+                ctx = self._running.get(job_id)
+                if ctx is not None:
+                    ctx._cancel.set()
+
+    def _write_progress(self) -> None:
+        items, self._last_progress = self._last_progress, []
+        items += [(job_id, p) for job_id, ctx in list(self._running.items()) if (p := ctx.take_progress())]
+        if items:
+            self._db(self.driver.write_progress, items)
+
     def _pending(self) -> bool:
-        return bool(self._done or self._failed)
+        return bool(self._done or self._failed or self._snoozed)
 
     def _flush(self, force: bool) -> None:
         if not self._pending():
             return
-        n = len(self._done) + len(self._failed)
+        n = len(self._done) + len(self._failed) + len(self._snoozed)
         if not force and n < FLUSH_SIZE and time.monotonic() - self._first_pending < FLUSH_INTERVAL:
             return
         # Swap the lists first: runner threads append to the new ones while we write the old.
         done, self._done = self._done, []
         failed, self._failed = self._failed, []
+        snoozed, self._snoozed = self._snoozed, []
+        finished = len(done) + len(failed)
+        if self._last_progress:  # a job's final progress goes in before its state leaves executing
+            self._write_progress()
         now = clock.now()
         try:
             if done:
                 self._db(self.driver.complete_jobs, done, self.worker_id, now, retry=True)
+                done = []
             if failed:
                 self._db(self.driver.fail_jobs, failed, self.worker_id, now, retry=True)
+                failed = []
+            if snoozed:
+                self._db(self.driver.snooze_jobs, snoozed, self.worker_id, retry=True)
         except BaseException:
-            self._done[:0], self._failed[:0] = done, failed  # keep them for the next try
+            # keep what was not written for the next try
+            self._done[:0], self._failed[:0], self._snoozed[:0] = done, failed, snoozed
             raise
-        self.local_processed += len(done) + len(failed)
+        self.local_processed += finished
 
     # ------------------------------------------------------------------ database access
     def _connect(self) -> Any:
@@ -306,7 +340,9 @@ class Executor:
             err = UnknownTaskError(job.task, list(self.app.tasks))
             self._record_failure(job, None, str(err), None, discard=True)
         else:
-            token = _current.set(JobContext(job.id, job.task, job.queue, job.attempt, job.max_attempts))
+            ctx = JobContext(job.id, job.task, job.queue, job.attempt, job.max_attempts)
+            token = _current.set(ctx)
+            self._running[job.id] = ctx
             try:
                 args = json.loads(job.args)
                 kwargs = {} if job.kwargs == "{}" else json.loads(job.kwargs)
@@ -315,19 +351,25 @@ class Executor:
                     result = fut.result()
                 else:
                     result = task.fn(*args, **kwargs)
+            except Snooze as snooze:
+                self._mark_pending()
+                self._snoozed.append((job.id, clock.now() + snooze.seconds))
             except BaseException as exc:  # a task's SystemExit must not kill the runner thread
                 self._record_failure(job, task, f"{type(exc).__name__}: {exc}", traceback.format_exc())
             else:
                 self._record_success(job, task, result)
             finally:
                 _current.reset(token)
+                del self._running[job.id]
+                if (final := ctx.take_progress()) is not None:
+                    self._last_progress.append((job.id, final))
         # Exponential moving average of run time drives the prefetch size.
         self._avg_duration += (time.perf_counter() - started - self._avg_duration) * 0.05
         self._held.discard(job.id)
         self.wake.set()
 
     def _mark_pending(self) -> None:
-        if not self._done and not self._failed:
+        if not self._done and not self._failed and not self._snoozed:
             self._first_pending = time.monotonic()
 
     def _record_success(self, job: FetchedJob, task: Task[Any, Any], result: Any) -> None:

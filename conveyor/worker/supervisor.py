@@ -68,6 +68,8 @@ def wait_for_database(app: Conveyor, should_stop: Any) -> bool:
     while not should_stop():
         try:
             app.check_schema()
+            for name, limit in app.queues.items():  # declared in code, shared with every worker
+                app.driver.configure_queue(name, limit, clock.now())
             return True
         except SchemaOutdatedError:
             raise

@@ -1,0 +1,1 @@
+"""Coordination: named locks, job locks and unique jobs, rate limits, batches and progress."""
