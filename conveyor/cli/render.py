@@ -34,6 +34,24 @@ def job_detail(job: JobRecord) -> Group:
         t.add_row("worker", job.worker_id)
     if job.timeout:
         t.add_row("timeout", f"{job.timeout:g}s")
+    if job.progress:
+        p = job.progress
+        total = p.get("total")
+        line = f"{p.get('done')} of {total}" if total else f"{p.get('done')}"
+        if total and job.attempted_at and p.get("done"):
+            elapsed = (p.get("at") or job.attempted_at) - job.attempted_at
+            if elapsed > 0 and p["done"] < total:
+                eta = elapsed / p["done"] * (total - p["done"])
+                line += f", ETA {eta:.0f}s"
+        t.add_row("progress", f"{line} {p.get('message') or ''}".strip())
+    if job.lock_key:
+        t.add_row("lock key", job.lock_key)
+    if job.unique_key:
+        t.add_row("unique key", job.unique_key)
+    if job.batch_id:
+        t.add_row("batch", str(job.batch_id))
+    if job.cancel_requested:
+        t.add_row("cancel", "requested")
     if job.result is not None:
         t.add_row("result", Text(json.dumps(job.result)))
     parts: list[Table | Panel] = [t]
