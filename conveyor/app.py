@@ -20,9 +20,12 @@ from conveyor.store import open_driver
 from conveyor.store.base import Driver
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from conveyor.coordination.batches import BatchRecord
     from conveyor.coordination.locks import Lock
     from conveyor.coordination.ratelimit import RateLimit
+    from conveyor.scheduler.catalog import Catalog, ScheduleEntry
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -446,11 +449,3 @@ class Conveyor:
             description=description,
             enabled=enabled,
         )
-
-
-import typing  # noqa: E402
-
-if typing.TYPE_CHECKING:  # the scheduler's annotations above; importing it stays lazy
-    from datetime import timedelta
-
-    from conveyor.scheduler.catalog import Catalog, ScheduleEntry

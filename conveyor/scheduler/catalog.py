@@ -23,7 +23,7 @@ from conveyor.engine.states import JobState
 from conveyor.engine.task import Task
 from conveyor.errors import ConfigurationError
 from conveyor.scheduler import store
-from conveyor.scheduler.cron import compile_cron, get_zone, validate_cron
+from conveyor.scheduler.cron import Cron, compile_cron, get_zone, validate_cron
 from conveyor.scheduler.errors import (
     OrphanedScheduleError,
     ScheduleEnqueueError,
@@ -234,7 +234,9 @@ class Catalog:
     ) -> ScheduleEntry:
         """Declare a schedule (the code's defaults). Raises at once on a bad cron, timezone or params."""
         if not isinstance(key, str) or not key.strip() or len(key) > 255:
-            raise ConfigurationError(f"a schedule key must be a non-empty string of at most 255 characters, got {key!r}")
+            raise ConfigurationError(
+                f"a schedule key must be a non-empty string of at most 255 characters, got {key!r}"
+            )
         if key in self.entries:
             raise ConfigurationError(f"schedule {key!r} is declared twice")
         if task is not None and not isinstance(task, Task | str):
@@ -350,8 +352,15 @@ class Catalog:
             if row is None:
                 eff = self.effective(entry, None)
                 new.append(
-                    {"key": key, **declared, "orphaned": False, "active_since": now,
-                     "next_at": self._next_at(entry, eff, now), "created_at": now, "updated_at": now}
+                    {
+                        "key": key,
+                        **declared,
+                        "orphaned": False,
+                        "active_since": now,
+                        "next_at": self._next_at(entry, eff, now),
+                        "created_at": now,
+                        "updated_at": now,
+                    }
                 )
                 continue
             if all(row[k] == v for k, v in declared.items()) and not row["orphaned"]:
@@ -364,8 +373,14 @@ class Catalog:
             if moved or row["next_at"] is None:
                 since = max(since, now)  # slots from before the change (or the revival) do not fire
             changed.append(
-                {"b_key": key, **declared, "orphaned": False, "active_since": since,
-                 "next_at": self._next_at(entry, eff, since), "updated_at": now}
+                {
+                    "b_key": key,
+                    **declared,
+                    "orphaned": False,
+                    "active_since": since,
+                    "next_at": self._next_at(entry, eff, since),
+                    "updated_at": now,
+                }
             )
         store.insert_schedules(conn, new)
         store.update_schedules(conn, changed)
@@ -417,16 +432,15 @@ class Catalog:
             self.sync(conn, now)
             row = self._row(conn, key)
             assert row is not None
+            old = self.effective(entry, row)
             if reset:
                 row.update(cron=None, timezone=None, params=None, queue=None, enabled=None)
-            old = self.effective(entry, row)
             override_params: dict[str, Any] = json.loads(row["params"]) if row.get("params") else {}
             if params:
                 override_params.update(params)
-            if params or reset:
-                if entry.task is not None:
-                    checked = self._validate(entry, {**entry.params, **override_params})
-                    override_params = {k: checked.get(k, v) for k, v in override_params.items()}
+            if (params or reset) and entry.task is not None:
+                checked = self._validate(entry, {**entry.params, **override_params})
+                override_params = {k: checked.get(k, v) for k, v in override_params.items()}
             updates: dict[str, Any] = {
                 "cron": new_cron if new_cron is not None else row["cron"],
                 "timezone": timezone if timezone is not None else row["timezone"],
@@ -443,8 +457,15 @@ class Catalog:
                 since = now  # slots of the old settings (or while disabled) do not fire after the change
             store.update_schedules(
                 conn,
-                [{"b_key": key, **updates, "active_since": since, "next_at": self._next_at(entry, eff, max(since, now)),
-                  "updated_at": now}],
+                [
+                    {
+                        "b_key": key,
+                        **updates,
+                        "active_since": since,
+                        "next_at": self._next_at(entry, eff, max(since, now)),
+                        "updated_at": now,
+                    }
+                ],
             )
         return self.view(key)
 
@@ -467,24 +488,42 @@ class Catalog:
                 return v
         raise UnknownScheduleError(key, list(self.entries))  # pragma: no cover - _require checked it
 
-    def _view(self, key: str, row: Mapping[str, Any] | None, last: Mapping[str, Any] | None, now: float) -> ScheduleView:
+    def _view(
+        self, key: str, row: Mapping[str, Any] | None, last: Mapping[str, Any] | None, now: float
+    ) -> ScheduleView:
         entry = self.entries.get(key)
         last_run = _run_record(last) if last else None
         if entry is None:
             assert row is not None
             return ScheduleView(
-                key=key, task=row["task"], description=row["description"],
-                cron=row["cron"] or row["declared_cron"], timezone=row["timezone"] or row["declared_timezone"],
-                params=json.loads(row["params"]) if row["params"] else {}, queue=row["queue"],
+                key=key,
+                task=row["task"],
+                description=row["description"],
+                cron=row["cron"] or row["declared_cron"],
+                timezone=row["timezone"] or row["declared_timezone"],
+                params=json.loads(row["params"]) if row["params"] else {},
+                queue=row["queue"],
                 enabled=bool(row["enabled"]) if row["enabled"] is not None else True,
-                overridden=frozenset(), orphaned=True, next_at=None, last_run=last_run,
+                overridden=frozenset(),
+                orphaned=True,
+                next_at=None,
+                last_run=last_run,
             )
         eff = self.effective(entry, row)
         since = max(now, row["active_since"]) if row else now
         return ScheduleView(
-            key=key, task=entry.task_name, description=entry.description, cron=eff.cron, timezone=eff.timezone,
-            params=eff.params, queue=self._queue(entry, eff), enabled=eff.enabled, overridden=eff.overridden,
-            orphaned=False, next_at=self._next_at(entry, eff, since), last_run=last_run,
+            key=key,
+            task=entry.task_name,
+            description=entry.description,
+            cron=eff.cron,
+            timezone=eff.timezone,
+            params=eff.params,
+            queue=self._queue(entry, eff),
+            enabled=eff.enabled,
+            overridden=eff.overridden,
+            orphaned=False,
+            next_at=self._next_at(entry, eff, since),
+            last_run=last_run,
         )
 
     def history(self, key: str, limit: int = 20) -> list[RunRecord]:
@@ -517,7 +556,7 @@ class Catalog:
             if queue:
                 spec.queue = queue
             encode_payload(spec.task, spec.args, spec.kwargs, self.app.settings.max_payload_bytes)
-        except Exception as exc:  # noqa: BLE001 - the task's code may raise anything; report it, write nothing
+        except Exception as exc:
             raise ScheduleEnqueueError(entry.key, exc) from exc
         return spec
 
@@ -539,6 +578,7 @@ class Catalog:
             claims: list[dict[str, Any]] = []
             meta: dict[tuple[str, float], tuple[ScheduleEntry, JobSpec]] = {}
             next_ats: list[tuple[str, float]] = []
+            memo = _Memo()  # schedules sharing a cron and zone share its evaluation
             for row in rows:
                 entry = self.entries.get(row["key"])
                 if entry is None or entry.task is None:
@@ -549,17 +589,17 @@ class Catalog:
                 cron = compile_cron(eff.cron, eff.timezone)
                 old_next = float(row["next_at"])
                 if old_next > at:  # only with an explicit --now: never move the schedule back
-                    due, nxt = cron.prev_at_or_before(at), old_next
+                    due, nxt = memo.prev(cron, at), old_next
                 else:
-                    nxt = cron.next_after(old_next)
+                    nxt = memo.next(cron, old_next)
                     if nxt > at:
                         due = old_next  # the common case: the stored next slot is the one due
                     else:
-                        due, nxt = cron.prev_at_or_before(at), cron.next_after(at)
+                        due, nxt = memo.prev(cron, at), memo.next(cron, at)
                 if due <= row["active_since"]:
                     next_ats.append((entry.key, nxt))
                     continue
-                window = entry.catch_up if entry.catch_up is not None else cron.next_after(due) - due
+                window = entry.catch_up if entry.catch_up is not None else memo.next(cron, due) - due
                 late = at - due
                 if late > max(window, ON_TIME_GRACE):
                     next_ats.append((entry.key, nxt))  # missed, and too long ago to catch up
@@ -572,30 +612,32 @@ class Catalog:
                 next_ats.append((entry.key, nxt))
                 meta[(entry.key, due)] = (entry, spec)
                 claims.append(
-                    {"schedule_key": entry.key, "slot_at": due, "kind": "cron" if late <= ON_TIME_GRACE else "catch_up",
-                     "status": "queued", "created_at": at}
+                    {
+                        "schedule_key": entry.key,
+                        "slot_at": due,
+                        "kind": "cron" if late <= ON_TIME_GRACE else "catch_up",
+                        "status": "queued",
+                        "created_at": at,
+                    }
                 )
-            busy = store.busy_keys(conn, [c["schedule_key"] for c in claims if not meta[(c["schedule_key"], c["slot_at"])][0].overlap])
+            busy = store.busy_keys(
+                conn, [c["schedule_key"] for c in claims if not meta[(c["schedule_key"], c["slot_at"])][0].overlap]
+            )
             for c in claims:
                 if c["schedule_key"] in busy:
                     c["status"], c["reason"] = "skipped", "overlapping"
                 else:
                     c["reason"] = None
-            won = store.claim_slots(conn, claims)
-            to_enqueue: list[tuple[int, Fired, JobSpec]] = []
-            for c in claims:
-                rid = won.get((c["schedule_key"], c["slot_at"]))
-                if rid is None:
-                    continue  # another scheduler claimed this slot first
-                f = Fired(c["schedule_key"], c["slot_at"], c["kind"], c["status"], reason=c["reason"])
-                report.fired.append(f)
-                if c["status"] == "queued":
-                    to_enqueue.append((rid, f, meta[(c["schedule_key"], c["slot_at"])][1]))
-            if to_enqueue:
-                ids = self.app.enqueue_many([s for _, _, s in to_enqueue], connection=conn)
-                for (_, f, _), job_id in zip(to_enqueue, ids, strict=True):
-                    f.job_id = job_id
-                store.link_jobs(conn, [(rid, j) for (rid, _, _), j in zip(to_enqueue, ids, strict=True)])
+
+            def enqueue(won: list[dict[str, Any]]) -> list[int | None]:
+                todo = [meta[(c["schedule_key"], c["slot_at"])][1] for c in won if c["status"] == "queued"]
+                ids = iter(self.app.enqueue_many(todo, connection=conn) if todo else [])
+                return [next(ids) if c["status"] == "queued" else None for c in won]
+
+            for c, job_id in store.claim_slots(conn, claims, enqueue):
+                report.fired.append(
+                    Fired(c["schedule_key"], c["slot_at"], c["kind"], c["status"], job_id=job_id, reason=c["reason"])
+                )
             store.set_next_at(conn, next_ats)
         return report
 
@@ -627,3 +669,25 @@ class Catalog:
         """The earliest next slot over every active schedule (what the long-running scheduler sleeps until)."""
         with self.app.driver.engine.connect() as conn:
             return store.next_due_at(conn)
+
+
+class _Memo:
+    """Per-tick memo of cron evaluations: ten thousand schedules usually share a few dozen (cron, zone)."""
+
+    def __init__(self) -> None:
+        self._next: dict[tuple[int, float], float] = {}
+        self._prev: dict[tuple[int, float], float] = {}
+
+    def next(self, cron: Cron, ts: float) -> float:
+        k = (id(cron), ts)
+        v = self._next.get(k)
+        if v is None:
+            v = self._next[k] = cron.next_after(ts)
+        return v
+
+    def prev(self, cron: Cron, ts: float) -> float:
+        k = (id(cron), ts)
+        v = self._prev.get(k)
+        if v is None:
+            v = self._prev[k] = cron.prev_at_or_before(ts)
+        return v

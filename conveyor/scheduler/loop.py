@@ -42,8 +42,13 @@ def run_scheduler(
                 continue
             ticks += 1
             for f in report.fired:
-                log.info("%s: %s slot %s%s", f.key, f.status, clock.to_datetime(f.slot_at),
-                         f" (job {f.job_id})" if f.job_id else f" ({f.reason})" if f.reason else "")
+                log.info(
+                    "%s: %s slot %s%s",
+                    f.key,
+                    f.status,
+                    clock.to_datetime(f.slot_at),
+                    f" (job {f.job_id})" if f.job_id else f" ({f.reason})" if f.reason else "",
+                )
             for key, message in report.errors:
                 log.error("%s: %s", key, message)
             if on_tick is not None:

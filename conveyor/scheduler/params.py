@@ -13,7 +13,10 @@ from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic_core import PydanticSerializationError
 
+from conveyor.engine.job import encode_payload
+from conveyor.errors import ConveyorError
 from conveyor.scheduler.errors import InvalidParamsError
 
 
@@ -25,7 +28,7 @@ def _model_for(fn: Callable[..., Any]) -> tuple[type[BaseModel], frozenset[str]]
         return None
     try:
         hints = typing.get_type_hints(fn)
-    except Exception:  # noqa: BLE001 - unresolvable annotations: validate names only
+    except Exception:
         hints = {}
     fields: dict[str, Any] = {}
     required: set[str] = set()
@@ -47,14 +50,17 @@ def _model_for(fn: Callable[..., Any]) -> tuple[type[BaseModel], frozenset[str]]
     return model, frozenset(required)
 
 
-def validate_params(key: str, task_name: str, fn: Callable[..., Any] | None, params: Mapping[str, Any]) -> dict[str, Any]:
+def validate_params(
+    key: str, task_name: str, fn: Callable[..., Any] | None, params: Mapping[str, Any]
+) -> dict[str, Any]:
     """Check ``params`` (the complete keyword arguments) against ``fn``; raise :class:`InvalidParamsError`."""
     if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
         raise InvalidParamsError(f"schedule {key!r}: params must be a mapping of parameter names to values")
-    if fn is None:
-        return dict(params)
-    built = _model_for(fn)
-    if built is None:
+    if fn is None or (built := _model_for(fn)) is None:
+        try:
+            encode_payload(task_name or key, [], dict(params), 1 << 62)
+        except ConveyorError as exc:
+            raise InvalidParamsError(f"schedule {key!r}: {exc}") from None
         return dict(params)
     model, _required = built
     try:
@@ -72,5 +78,8 @@ def validate_params(key: str, task_name: str, fn: Callable[..., Any] | None, par
         raise InvalidParamsError(
             f"schedule {key!r}: params do not fit task {task_name!r}: " + "; ".join(problems)
         ) from None
-    dumped = validated.model_dump(mode="json")
+    try:
+        dumped = validated.model_dump(mode="json")
+    except PydanticSerializationError as exc:
+        raise InvalidParamsError(f"schedule {key!r}: params must be JSON-serialisable: {exc}") from None
     return {k: dumped[k] for k in params if k in dumped}

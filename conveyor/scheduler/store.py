@@ -10,10 +10,10 @@ so only the claim's winner enqueues the job, in the same transaction as the clai
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, func, insert, select, update
+from sqlalchemy import Connection, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -77,24 +77,83 @@ def next_due_at(conn: Connection) -> float | None:
 
 
 def set_next_at(conn: Connection, pairs: Sequence[tuple[str, float]]) -> None:
-    if pairs:
-        update_schedules(conn, [{"b_key": k, "next_at": t} for k, t in pairs])
+    """Store each schedule's next slot (one prepared statement or one array update for the batch)."""
+    if not pairs:
+        return
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    cur = raw.cursor()
+    try:
+        if conn.dialect.name == "postgresql":
+            cur.execute(NEXT_AT_PG, [[k for k, _ in pairs], [t for _, t in pairs]])
+        else:
+            cur.executemany(NEXT_AT_SQLITE, [(t, k) for k, t in pairs])
+    finally:
+        cur.close()
 
 
 # ---------------------------------------------------------------------- runs
-def claim_slots(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[tuple[str, float], int]:
-    """Insert run rows for cron slots; returns ``{(key, slot): run id}`` for the slots this call won."""
-    won: dict[tuple[str, float], int] = {}
-    for chunk in _chunks(rows):
-        stmt = (
-            _insert_ignore(conn, R)
-            .values(list(chunk))
-            .on_conflict_do_nothing(index_elements=["schedule_key", "slot_at"])
-            .returning(R.c.id, R.c.schedule_key, R.c.slot_at)
-        )
-        for rid, key, slot in conn.execute(stmt):
-            won[(key, float(slot))] = int(rid)
-    return won
+_CLAIM_COLS = ("schedule_key", "slot_at", "kind", "status", "reason", "created_at")
+# PostgreSQL: one statement per batch: unnest the columns, insert, return only the rows this call inserted.
+CLAIM_PG = """
+INSERT INTO conveyor_schedule_runs (schedule_key, slot_at, kind, status, reason, created_at)
+SELECT * FROM unnest(%s::text[], %s::float8[], %s::text[], %s::text[], %s::text[], %s::float8[])
+ON CONFLICT (schedule_key, slot_at) DO NOTHING
+RETURNING id, schedule_key, slot_at
+"""
+LINK_PG = """
+UPDATE conveyor_schedule_runs r SET job_id = l.job_id
+FROM unnest(%s::bigint[], %s::bigint[]) AS l(id, job_id) WHERE r.id = l.id
+"""
+CLAIM_SQLITE = """
+INSERT INTO conveyor_schedule_runs (schedule_key, slot_at, kind, status, reason, created_at, job_id)
+VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (schedule_key, slot_at) DO NOTHING
+"""
+NEXT_AT_PG = """
+UPDATE conveyor_schedules s SET next_at = n.next_at
+FROM unnest(%s::text[], %s::float8[]) AS n(key, next_at) WHERE s.key = n.key
+"""
+NEXT_AT_SQLITE = "UPDATE conveyor_schedules SET next_at = ? WHERE key = ?"
+
+
+def claim_slots(
+    conn: Connection,
+    rows: Sequence[dict[str, Any]],
+    enqueue: Callable[[list[dict[str, Any]]], list[int | None]],
+) -> list[tuple[dict[str, Any], int | None]]:
+    """Claim cron slots (one unique run row each) and enqueue the jobs of the slots this call won.
+
+    ``enqueue`` gets the won rows and returns a job id per row (None for a skipped slot); the runs are linked
+    to their jobs in the same transaction. Returns ``(row, job id)`` for every slot won.
+    """
+    if not rows:
+        return []
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    cur = raw.cursor()
+    try:
+        if conn.dialect.name == "postgresql":
+            # Concurrent schedulers wait on each other's uncommitted rows of the unique index, then conflict:
+            # RETURNING yields exactly the slots this transaction inserted.
+            by_pair = {(r["schedule_key"], float(r["slot_at"])): r for r in rows}
+            won: list[tuple[int, dict[str, Any]]] = []
+            for chunk in _chunks(rows, 5000):
+                cur.execute(CLAIM_PG, [[r[c] for r in chunk] for c in _CLAIM_COLS])
+                won += [(int(i), by_pair[(k, float(s))]) for i, k, s in cur.fetchall()]
+            job_ids = enqueue([r for _, r in won])
+            links = [(rid, j) for (rid, _), j in zip(won, job_ids, strict=True) if j is not None]
+            if links:
+                cur.execute(LINK_PG, [[a for a, _ in links], [b for _, b in links]])
+            return [(r, j) for (_, r), j in zip(won, job_ids, strict=True)]
+        # SQLite: the tick's transaction holds the write lock since BEGIN IMMEDIATE, so which slots are
+        # already claimed cannot change under us: read them, enqueue the rest, insert runs with their job ids.
+        taken = claimed_slots(conn, [(r["schedule_key"], float(r["slot_at"])) for r in rows])
+        free = [r for r in rows if (r["schedule_key"], float(r["slot_at"])) not in taken]
+        job_ids = enqueue(free)
+        cur.executemany(CLAIM_SQLITE, [[r[c] for c in _CLAIM_COLS] + [j] for r, j in zip(free, job_ids, strict=True)])
+        return list(zip(free, job_ids, strict=True))
+    finally:
+        cur.close()
 
 
 def claimed_slots(conn: Connection, pairs: Sequence[tuple[str, float]]) -> set[tuple[str, float]]:
@@ -149,7 +208,9 @@ def settle_runs(conn: Connection) -> None:
         .where(R.c.status == "queued", R.c.job_id == J.c.id, J.c.state.in_([S_.COMPLETED, S_.DISCARDED, S_.CANCELLED]))
         .values(
             status=case((J.c.state == S_.COMPLETED, "completed"), else_="error"),
-            reason=case((J.c.state == S_.CANCELLED, "job cancelled"), (J.c.state == S_.DISCARDED, last_error), else_=None),
+            reason=case(
+                (J.c.state == S_.CANCELLED, "job cancelled"), (J.c.state == S_.DISCARDED, last_error), else_=None
+            ),
             started_at=J.c.attempted_at,
             finished_at=J.c.finished_at,
         )
@@ -163,9 +224,19 @@ def settle_runs(conn: Connection) -> None:
 
 
 _RUN_COLS = (
-    R.c.id, R.c.schedule_key, R.c.slot_at, R.c.kind, R.c.status, R.c.reason, R.c.job_id,
-    R.c.created_at, R.c.started_at, R.c.finished_at,
-    J.c.state.label("job_state"), J.c.attempted_at.label("job_attempted_at"), J.c.finished_at.label("job_finished_at"),
+    R.c.id,
+    R.c.schedule_key,
+    R.c.slot_at,
+    R.c.kind,
+    R.c.status,
+    R.c.reason,
+    R.c.job_id,
+    R.c.created_at,
+    R.c.started_at,
+    R.c.finished_at,
+    J.c.state.label("job_state"),
+    J.c.attempted_at.label("job_attempted_at"),
+    J.c.finished_at.label("job_finished_at"),
 )
 
 
@@ -184,8 +255,3 @@ def last_runs(conn: Connection) -> dict[str, dict[str, Any]]:
     latest = select(func.max(R.c.id)).group_by(R.c.schedule_key).scalar_subquery()
     q = select(*_RUN_COLS).select_from(R.outerjoin(J, J.c.id == R.c.job_id)).where(R.c.id.in_(latest))
     return {r["schedule_key"]: dict(r) for r in conn.execute(q).mappings()}
-
-
-def job_state_of_runs(conn: Connection, run_ids: Sequence[int]) -> dict[int, str | None]:
-    q = select(R.c.id, J.c.state).select_from(R.outerjoin(J, J.c.id == R.c.job_id)).where(and_(R.c.id.in_(list(run_ids))))
-    return {int(i): s for i, s in conn.execute(q)}
