@@ -11,9 +11,11 @@ import os
 import secrets
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Table
 
 from conveyor import Conveyor
 from conveyor.engine import clock
@@ -53,9 +55,9 @@ def _require_pg() -> None:
         pytest.skip(problem)
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test (dropped afterwards)."""
+@contextmanager
+def pg_database() -> Iterator[str]:
+    """Create a PostgreSQL database with a random name; drop it on exit."""
     _require_pg()
     import psycopg
     from sqlalchemy.engine import make_url
@@ -63,12 +65,43 @@ def pg_url() -> Iterator[str]:
     name = f"conveyor_test_{secrets.token_hex(4)}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        yield url
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test (dropped afterwards)."""
+    with pg_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_pg_url() -> Iterator[str]:
+    """One migrated PostgreSQL database for a whole test module, dropped afterwards. For modules whose
+    tests touch one table each and empty it first (creating a database costs about a second)."""
+    with pg_database() as url:
+        setup = Conveyor(url)
+        setup.migrate()
+        setup.close()
+        yield url
+
+
+def app_with_empty_table(request: pytest.FixtureRequest, tmp_path: Path, table: Table) -> Iterator[Conveyor]:
+    """For modules using ``module_pg_url``: a fresh SQLite file, or the module's PostgreSQL database with
+    ``table`` emptied. Use from a parametrized ``app`` fixture in the module."""
+    if request.param == "sqlite":
+        a = Conveyor(f"sqlite:///{tmp_path / 'conveyor.db'}")
+        a.migrate()
+    else:
+        a = Conveyor(request.getfixturevalue("module_pg_url"))
+        with a.driver.begin() as c:
+            c.execute(table.delete())
+    yield a
+    a.close()
 
 
 @pytest.fixture
@@ -103,3 +136,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def env(app: Conveyor, monkeypatch: pytest.MonkeyPatch) -> Conveyor:
+    """``app``, made the database of CLI invocations (``CONVEYOR_DATABASE_URL``, no ``--app``)."""
+    monkeypatch.setenv("CONVEYOR_DATABASE_URL", app.settings.database_url)
+    monkeypatch.delenv("CONVEYOR_APP", raising=False)
+    return app
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    """Run ``conveyor ARGS`` in-process; (exit code, output)."""
+    from typer.testing import CliRunner
+
+    from conveyor.cli.main import cli
+
+    r = CliRunner().invoke(cli, list(args))
+    return r.exit_code, r.output

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from conveyor.cli import db, enqueue, failed, jobs, queue, schedule, work
+from conveyor.cli import batches, db, enqueue, failed, jobs, locks, queue, schedule, work
 
 cli = typer.Typer(
     name="conveyor",
@@ -34,8 +34,10 @@ cli.command("enqueue")(enqueue.enqueue)
 cli.add_typer(queue.cli, name="queue")
 cli.add_typer(failed.cli, name="failed")
 cli.add_typer(jobs.cli, name="jobs")
+cli.add_typer(batches.cli, name="batches")
 cli.add_typer(schedule.cli, name="schedule")
 cli.command("scheduler")(schedule.scheduler)
+cli.add_typer(locks.cli, name="locks")
 
 
 def main() -> None:

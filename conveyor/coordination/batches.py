@@ -126,7 +126,7 @@ def dispatch_chunks(
 
 
 def _record(row: Any) -> BatchRecord:
-    return BatchRecord(**{k: row[k] for k in BatchRecord.__slots__})  # type: ignore[attr-defined]
+    return BatchRecord(**{k: row[k] for k in BatchRecord.__slots__})
 
 
 def get_batch(app: Conveyor, batch_id: int) -> BatchRecord:

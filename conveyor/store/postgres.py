@@ -259,9 +259,11 @@ class PostgresDriver(Driver):
         with conn.transaction():
             row = conn.execute(LOCK_QUEUE_LIMIT, (queue,)).fetchone()
             cap = global_limit if row is None or row[0] is None else int(row[0])
-            running = conn.execute(COUNT_EXECUTING, (queue,)).fetchone()[0]  # type: ignore[index]
-            params["limit"] = min(limit, cap - running)
-            return self._claim(conn, params) if params["limit"] > 0 else []
+            running = int(conn.execute(COUNT_EXECUTING, (queue,)).fetchone()[0])  # type: ignore[index]
+            room = min(limit, cap - running)
+            if room <= 0:
+                return []
+            return self._claim(conn, {**params, "limit": room})
 
     def _claim(self, conn: psycopg.Connection[Any], params: dict[str, Any]) -> list[FetchedJob]:
         try:

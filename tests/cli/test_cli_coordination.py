@@ -2,43 +2,26 @@
 
 from __future__ import annotations
 
-import pytest
-from typer.testing import CliRunner
-
 from conveyor import Conveyor
-from conveyor.cli.main import cli
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def env(app: Conveyor, monkeypatch: pytest.MonkeyPatch) -> Conveyor:
-    monkeypatch.setenv("CONVEYOR_DATABASE_URL", app.settings.database_url)
-    monkeypatch.delenv("CONVEYOR_APP", raising=False)
-    return app
-
-
-def run(*args: str) -> tuple[int, str]:
-    r = runner.invoke(cli, list(args))
-    return r.exit_code, r.output
+from tests.conftest import run_cli
 
 
 def test_batches_list_show_cancel(env: Conveyor) -> None:
-    assert "no batches yet" in run("batches", "list")[1]
+    assert "no batches yet" in run_cli("batches", "list")[1]
     batch = env.batch([{"task": "t", "args": [i]} for i in range(4)], name="full stock sync")
-    code, out = run("batches", "list")
+    code, out = run_cli("batches", "list")
     assert code == 0 and "full stock sync" in out and "running" in out
-    code, out = run("batches", "show", str(batch.id))
+    code, out = run_cli("batches", "show", str(batch.id))
     assert code == 0 and "0 of 4" in out
-    code, out = run("batches", "cancel", str(batch.id))
+    code, out = run_cli("batches", "cancel", str(batch.id))
     assert code == 0 and "4 waiting job(s) cancelled" in out
     assert env.get_batch(batch.id).state == "cancelled"
-    code, out = run("batches", "retry-failed", str(batch.id))
+    code, out = run_cli("batches", "retry-failed", str(batch.id))
     assert code == 0 and "has no failed jobs" in out
 
 
 def test_unknown_batch_is_an_error(env: Conveyor) -> None:
-    assert run("batches", "show", "77") == (2, "error: batch 77 not found\n")
+    assert run_cli("batches", "show", "77") == (2, "error: batch 77 not found\n")
 
 
 def test_jobs_watch_follows_a_job_to_the_end(env: Conveyor) -> None:
@@ -51,9 +34,9 @@ def test_jobs_watch_follows_a_job_to_the_end(env: Conveyor) -> None:
 
     job = count.enqueue(500)
     env.work(["default"], processes=0, stop_when_empty=True, sleep=0.05)
-    code, out = run("jobs", "watch", str(job))
+    code, out = run_cli("jobs", "watch", str(job))
     assert code == 0 and "500/500" in out and f"job {job} completed" in out
-    code, out = run("jobs", "show", str(job))
+    code, out = run_cli("jobs", "show", str(job))
     assert "500 of 500 rows" in out
 
 
@@ -63,6 +46,6 @@ def test_jobs_cancel_of_running_job_asks_it_to_stop(env: Conveyor) -> None:
     from conveyor.engine import clock
 
     env.driver.fetch_available(conn, "default", 1, "w/1", clock.now(), 60)
-    code, out = run("jobs", "cancel", str(job))
+    code, out = run_cli("jobs", "cancel", str(job))
     assert code == 0 and "asked it to stop" in out
     assert env.get_job(job).cancel_requested

@@ -32,9 +32,7 @@ def pg_workers(pg_app: Conveyor, tmp_path: Path) -> Workers:
 
 
 def _completed(app: Conveyor) -> int:
-    return next(
-        s.counts.get("completed", 0) for s in app.driver.queue_stats(time.time()) if s.queue == "default"
-    )
+    return next(s.counts.get("completed", 0) for s in app.driver.queue_stats(time.time()) if s.queue == "default")
 
 
 def test_four_worker_processes_run_20000_jobs_exactly_once(pg_app: Conveyor, pg_workers: Workers) -> None:
@@ -50,9 +48,7 @@ def test_four_worker_processes_run_20000_jobs_exactly_once(pg_app: Conveyor, pg_
     assert len(list(pg_workers.out.glob("*.log"))) >= 4
 
 
-def test_worker_survives_its_database_connections_being_terminated(
-    pg_app: Conveyor, pg_workers: Workers
-) -> None:
+def test_worker_survives_its_database_connections_being_terminated(pg_app: Conveyor, pg_workers: Workers) -> None:
     first = pg_app.enqueue_many([{"task": "record"} for _ in range(200)])
     w = pg_workers.start("--sleep", "0.1")
     wait_for(lambda: _completed(pg_app) == 200, 30, "the first batch")

@@ -17,9 +17,7 @@ from tests.integration.conftest import ROOT, Workers, state_of, wait_for
 pytestmark = pytest.mark.slow
 
 
-def test_stuck_job_is_killed_at_its_timeout_and_its_siblings_go_back_unharmed(
-    app: Conveyor, workers: Workers
-) -> None:
+def test_stuck_job_is_killed_at_its_timeout_and_its_siblings_go_back_unharmed(app: Conveyor, workers: Workers) -> None:
     stuck = app.enqueue_spec(tasks.stuck.job())
     sibling = app.enqueue_spec(tasks.sleepy.job(2.5))
     w = workers.start("--concurrency", "2", "--sleep", "0.1")
@@ -34,9 +32,7 @@ def test_stuck_job_is_killed_at_its_timeout_and_its_siblings_go_back_unharmed(
     assert w.wait(20) == 0
 
 
-def test_job_held_by_a_killed_worker_runs_again_on_another_after_its_lease(
-    app: Conveyor, workers: Workers
-) -> None:
+def test_job_held_by_a_killed_worker_runs_again_on_another_after_its_lease(app: Conveyor, workers: Workers) -> None:
     job = app.enqueue_spec(tasks.sleepy.job(1.0))
     first = workers.start("--sleep", "0.1", CONVEYOR_LEASE_SECONDS="2")
     wait_for(lambda: state_of(app, job) == JobState.EXECUTING, 20, "the job to start")
@@ -51,9 +47,7 @@ def test_job_held_by_a_killed_worker_runs_again_on_another_after_its_lease(
     assert second.wait(20) == 0
 
 
-def test_child_that_dies_mid_job_is_replaced_and_its_job_rescued_at_once(
-    app: Conveyor, workers: Workers
-) -> None:
+def test_child_that_dies_mid_job_is_replaced_and_its_job_rescued_at_once(app: Conveyor, workers: Workers) -> None:
     job = app.enqueue_spec(tasks.crash_once.job())
     w = workers.start("--sleep", "0.1")  # default 60 s lease: rescue must not wait for it
     wait_for(lambda: state_of(app, job) == JobState.COMPLETED, 20, "the job to survive on attempt 2")

@@ -130,9 +130,7 @@ def test_higher_priority_runs_first_then_fifo(app: Conveyor) -> None:
     def mark(i: int) -> None:
         order.append(i)
 
-    app.enqueue_many(
-        [{"task": "mark", "args": [i], "priority": p} for i, p in [(1, 0), (2, 9), (3, 0), (4, 9)]]
-    )
+    app.enqueue_many([{"task": "mark", "args": [i], "priority": p} for i, p in [(1, 0), (2, 9), (3, 0), (4, 9)]])
     drain(app, concurrency=1)
     assert order == [2, 4, 1, 3]
 
@@ -192,9 +190,7 @@ def test_max_jobs_stops_the_worker(app: Conveyor) -> None:
     from conveyor.worker.executor import Executor
     from conveyor.worker.options import WorkerOptions
 
-    ex = Executor(
-        app, WorkerOptions(queues=["default"], concurrency=1, max_jobs=4, sleep=0.05), "t/1", Value("q", 0)
-    )
+    ex = Executor(app, WorkerOptions(queues=["default"], concurrency=1, max_jobs=4, sleep=0.05), "t/1", Value("q", 0))
     ex.run()
     assert len(ran) == 4
 
