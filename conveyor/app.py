@@ -302,7 +302,7 @@ class Conveyor:
         return spec
 
     def enqueue_many(
-        self, jobs: Iterable[JobSpec | dict[str, Any]], *, connection: Any = None, batch_size: int = 5000
+        self, jobs: Iterable[JobSpec | dict[str, Any]], *, connection: Any = None, batch_size: int = 10_000
     ) -> list[int]:
         """Bulk insert: every job is validated first (nothing is written if one is bad), then
         written in batches of ``batch_size`` with one or two round trips each."""

@@ -52,9 +52,7 @@ def import_broken_order(order_code: str) -> None:
 
 def enqueue_workload() -> int:
     rnd = random.Random(1)
-    jobs = [
-        import_order.job(f"2026{n:06d}", rnd.choice(["shop-cz", "shop-sk", "shop-pl"])) for n in range(1500)
-    ]
+    jobs = [import_order.job(f"2026{n:06d}", rnd.choice(["shop-cz", "shop-sk", "shop-pl"])) for n in range(1500)]
     jobs += [sync_stock.job([f"SKU-{c}-{i}" for i in range(50)]) for c in range(100)]
     jobs += [notify_customer.job(f"customer{n}@example.cz") for n in range(400)]
     jobs.append(import_broken_order.job("2026999999"))
@@ -125,9 +123,7 @@ def main() -> None:
     for col in ("queue", "completed", "failed", "waiting"):
         table.add_column(col)
     for s in app.driver.queue_stats(clock.now()):
-        table.add_row(
-            s.queue, str(s.counts.get("completed", 0)), str(s.counts.get("discarded", 0)), str(s.waiting)
-        )
+        table.add_row(s.queue, str(s.counts.get("completed", 0)), str(s.counts.get("discarded", 0)), str(s.waiting))
     console.print(table)
     failed = app.driver.list_jobs(["discarded"], limit=1)
     env = f"CONVEYOR_DATABASE_URL={DEMO_URL}"

@@ -83,9 +83,7 @@ def setup_logging(verbose: bool = False) -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         fmt = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, format=fmt, handlers=[handler], force=True
-    )
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt, handlers=[handler], force=True)
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
@@ -114,9 +112,7 @@ def parse_json(value: str | None, kind: type, option: str) -> Any:
     try:
         parsed = json.loads(value)
     except json.JSONDecodeError as exc:
-        raise typer.BadParameter(
-            f"not valid JSON ({exc.msg} at position {exc.pos})", param_hint=option
-        ) from None
+        raise typer.BadParameter(f"not valid JSON ({exc.msg} at position {exc.pos})", param_hint=option) from None
     if not isinstance(parsed, kind):
         raise typer.BadParameter(f"must be a JSON {'array' if kind is list else 'object'}", param_hint=option)
     return parsed

@@ -14,9 +14,7 @@ def enqueue(
     ctx: typer.Context,
     task: Annotated[str, typer.Argument(help="Task name.")],
     args: Annotated[str | None, typer.Option("--args", help="Positional arguments as a JSON array.")] = None,
-    kwargs: Annotated[
-        str | None, typer.Option("--kwargs", help="Keyword arguments as a JSON object.")
-    ] = None,
+    kwargs: Annotated[str | None, typer.Option("--kwargs", help="Keyword arguments as a JSON object.")] = None,
     queue: Annotated[str | None, typer.Option("--queue", "-q")] = None,
     delay: Annotated[float, typer.Option(min=0, help="Seconds to wait before it may run.")] = 0,
     priority: Annotated[int | None, typer.Option(help="Higher runs first within the queue.")] = None,

@@ -13,16 +13,12 @@ from conveyor.worker import WorkerOptions, run_worker
 @handle_errors
 def work(
     ctx: typer.Context,
-    queue: Annotated[
-        str, typer.Option("--queue", "-q", help="Queues, first listed served first.")
-    ] = "default",
+    queue: Annotated[str, typer.Option("--queue", "-q", help="Queues, first listed served first.")] = "default",
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs at once per process.")] = 4,
     processes: Annotated[int, typer.Option(min=0, help="Child processes (0: run in this process).")] = 1,
     sleep: Annotated[float, typer.Option(min=0.001, help="Seconds between polls when idle.")] = 1.0,
     tries: Annotated[int | None, typer.Option(min=1, help="Attempts for tasks that do not set them.")] = None,
-    timeout: Annotated[
-        float, typer.Option(min=0.001, help="Seconds a job may run (tasks may set less).")
-    ] = 3600,
+    timeout: Annotated[float, typer.Option(min=0.001, help="Seconds a job may run (tasks may set less).")] = 3600,
     max_time: Annotated[float, typer.Option(min=0, help="Stop after this many seconds (0: never).")] = 0,
     max_jobs: Annotated[int, typer.Option(min=0, help="Stop after this many jobs (0: never).")] = 0,
     memory_limit: Annotated[int, typer.Option(min=0, help="Stop when a process exceeds this many MiB.")] = 0,
