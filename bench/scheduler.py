@@ -21,18 +21,16 @@ Measured on: a 2-vCPU Linux container, Python 3.11, SQLite 3 (WAL) and PostgreSQ
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import scratch_database
 
 from conveyor import Conveyor
 from conveyor.engine import clock
@@ -41,26 +39,6 @@ from conveyor.scheduler.loop import run_scheduler
 INSTANT = datetime(2025, 9, 1, 0, 0, tzinfo=UTC).timestamp()  # a Monday, the 1st of the month
 CRONS = ["* * * * *", "*/5 * * * *", "*/15 * * * *", "0 * * * *", "0 */2 * * *", "0 0 * * *", "0 0 * * 1", "0 0 1 * *"]
 HOURLY_ZONES = ["UTC", "Asia/Tokyo", "America/New_York", "Europe/Prague"]  # whole-hour offsets
-PG_ADMIN = os.environ.get("CONVEYOR_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-@contextmanager
-def database(backend: str) -> Iterator[str]:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as d:
-            yield f"sqlite:///{d}/bench.db"
-        return
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    name = f"conveyor_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def build(url: str, n: int) -> Conveyor:
@@ -97,7 +75,7 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=5.0)
     args = parser.parse_args()
 
-    with database(args.backend) as url:
+    with scratch_database(args.backend) as url:
         app = build(url, args.schedules)
         clock.set_clock(lambda: INSTANT - 60)
         t = time.perf_counter()
