@@ -131,3 +131,20 @@ def test_cancel_a_waiting_job(env: Conveyor) -> None:
     assert run_cli("jobs", "cancel", str(job)) == (0, f"job {job} cancelled\n")
     assert env.get_job(job).state == JobState.CANCELLED
     assert run_cli("jobs", "cancel", str(job))[0] == 1
+
+
+def test_failed_prune_deletes_only_old_failed_and_completed_jobs(env: Conveyor) -> None:
+    old, recent = env.enqueue("t"), env.enqueue("t")
+    _fail(env, old)
+    _fail(env, recent)
+    from sqlalchemy import update
+
+    from conveyor.store.schema import jobs
+
+    with env.driver.begin() as c:  # make one of them 10 days old
+        c.execute(update(jobs).where(jobs.c.id == old).values(finished_at=clock.now() - 10 * 86400))
+    code, out = run_cli("failed", "prune", "--hours", "168")
+    assert code == 0 and "pruned 1 failed/cancelled" in out
+    assert env.get_job(recent).state == JobState.DISCARDED
+    with pytest.raises(Exception, match="not found"):
+        env.get_job(old)

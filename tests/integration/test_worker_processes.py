@@ -111,3 +111,10 @@ def test_worker_refuses_an_outdated_schema(sqlite_url: str, tmp_path: object) ->
     assert r.returncode == 2
     assert "schema is out of date" in r.stderr and "conveyor db upgrade" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_memory_limit_stops_the_worker_cleanly_naming_the_process(app: Conveyor, workers: Workers) -> None:
+    w = workers.start("--memory-limit", "1", "--sleep", "0.1")  # every Python process is over 1 MiB
+    assert w.wait(20) == 0
+    err = w.stderr.read()  # type: ignore[union-attr]
+    assert "--memory-limit 1 MiB exceeded by" in err

@@ -198,3 +198,18 @@ def test_max_jobs_stops_the_worker(app: Conveyor) -> None:
 def test_current_job_outside_a_task_raises() -> None:
     with pytest.raises(RuntimeError, match="only available inside a running task"):
         current_job()
+
+
+def test_tries_sets_attempts_for_tasks_that_do_not_declare_them(app: Conveyor) -> None:
+    @app.task(retry=FAST)
+    def undeclared() -> None:
+        raise ValueError("no")
+
+    @app.task(max_attempts=1, retry=FAST)
+    def declared() -> None:
+        raise ValueError("no")
+
+    a, b = undeclared.enqueue(), declared.enqueue()
+    assert app.work(["default"], processes=0, stop_when_empty=True, sleep=0.05, tries=1) == 0
+    assert app.get_job(a).state == JobState.DISCARDED and app.get_job(a).attempt == 1
+    assert app.get_job(b).state == JobState.DISCARDED
