@@ -23,7 +23,6 @@ from conveyor.engine.task import Task
 from conveyor.errors import (
     ConfigurationError,
     ConveyorError,
-    DatabaseUnavailableError,
     InvalidStateError,
     JobNotFoundError,
     KeyTemplateError,
@@ -43,7 +42,6 @@ __all__ = [
     "ConfigurationError",
     "Conveyor",
     "ConveyorError",
-    "DatabaseUnavailableError",
     "InvalidStateError",
     "JobContext",
     "JobError",

@@ -47,10 +47,6 @@ class SchemaOutdatedError(ConveyorError):
     """The database schema is older (or newer) than this version of Conveyor expects."""
 
 
-class DatabaseUnavailableError(ConveyorError):
-    """The database cannot be reached."""
-
-
 class LockNotAcquired(ConveyorError):
     """A named lock is held by someone else (and did not come free within ``wait``)."""
 

@@ -12,7 +12,7 @@ from arq.connections import ArqRedis, RedisSettings
 from probe import mark
 
 VERSION = version("arq")
-HAS_BULK = False  # enqueue_job only
+# No bulk enqueue: enqueue_job only.
 
 REDIS = RedisSettings.from_dsn(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
 
@@ -44,10 +44,6 @@ async def _single(n: int) -> None:
 
 def enqueue_single(n: int) -> None:
     _loop.run_until_complete(_single(n))
-
-
-def enqueue_bulk(n: int) -> None:
-    raise NotImplementedError
 
 
 def worker_commands(bin_dir: str, concurrency: int) -> list[list[str]]:

@@ -9,7 +9,7 @@ from celery import Celery
 from probe import mark
 
 VERSION = version("celery")
-HAS_BULK = False  # group()/chunks() publish one message per task: no bulk enqueue
+# No bulk enqueue: group()/chunks() publish one message per task: no bulk enqueue.
 
 app = Celery("celery_peer", broker=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
 app.conf.update(task_ignore_result=True, broker_connection_retry_on_startup=True, task_default_queue="bench")
@@ -20,17 +20,9 @@ def noop() -> None:
     mark()
 
 
-def setup() -> None:
-    pass
-
-
 def enqueue_single(n: int) -> None:
     for _ in range(n):
         noop.delay()
-
-
-def enqueue_bulk(n: int) -> None:
-    raise NotImplementedError
 
 
 def worker_commands(bin_dir: str, concurrency: int) -> list[list[str]]:

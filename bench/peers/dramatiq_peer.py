@@ -10,7 +10,7 @@ from dramatiq.brokers.redis import RedisBroker
 from probe import mark
 
 VERSION = version("dramatiq")
-HAS_BULK = False  # messages are sent one by one (group() too)
+# No bulk enqueue: messages are sent one by one (group() too).
 
 broker = RedisBroker(url=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
 dramatiq.set_broker(broker)
@@ -21,17 +21,9 @@ def noop() -> None:
     mark()
 
 
-def setup() -> None:
-    pass
-
-
 def enqueue_single(n: int) -> None:
     for _ in range(n):
         noop.send()
-
-
-def enqueue_bulk(n: int) -> None:
-    raise NotImplementedError
 
 
 def worker_commands(bin_dir: str, concurrency: int) -> list[list[str]]:

@@ -2,9 +2,9 @@
 
 Usage: ``<venv>/bin/python bench/peers/driver.py --peer NAME --jobs N [...]``. The last stdout line is a
 JSON object with the figures (or ``{"error": ...}``). Each peer is a module ``<name>_peer.py`` beside this
-file that defines ``VERSION``, ``HAS_BULK``, ``setup()``,
-``enqueue_single(n)`` (n calls of the one-job API), ``enqueue_bulk(n)``, ``worker_commands(bin_dir,
-concurrency)`` and ``close()``; the module's no-op task calls ``probe.mark()`` and nothing else.
+file that defines ``VERSION``, ``enqueue_single(n)`` (n calls of the one-job API) and
+``worker_commands(bin_dir, concurrency)``, and where the library has them ``setup()``, ``enqueue_bulk(n)``
+and ``close()``; the module's no-op task calls ``probe.mark()`` and nothing else.
 
 Sequence, on a fresh backend: n_single = min(jobs, 5000) single enqueues (timed), ``jobs`` bulk enqueues
 (timed; without a bulk API they are sent one by one, untimed), then the worker processes start and the
@@ -182,14 +182,15 @@ def wait_for(mark_file: str, n: int, timeout: float, workers: Workers) -> int:
 
 def measure(peer, a: argparse.Namespace, env: dict[str, str], work: Path) -> dict[str, object]:
     mark_file = env["BENCH_MARK_FILE"]
-    peer.setup()
+    if hasattr(peer, "setup"):
+        peer.setup()
     n_single = min(a.jobs, 5000)
     t = time.perf_counter()
     peer.enqueue_single(n_single)
     single = n_single / (time.perf_counter() - t)
     bulk: float | None = None
     t = time.perf_counter()
-    if peer.HAS_BULK:
+    if hasattr(peer, "enqueue_bulk"):
         peer.enqueue_bulk(a.jobs)
         bulk = a.jobs / (time.perf_counter() - t)
     else:
@@ -262,7 +263,8 @@ def main() -> None:
             elif KINDS[a.peer] == "redis":
                 os.environ["BENCH_REDIS_URL"] = stack.enter_context(redis_database(a.redis_url))
             peer = importlib.import_module(f"{module}_peer")
-            stack.callback(peer.close)
+            if hasattr(peer, "close"):
+                stack.callback(peer.close)
             result = measure(peer, a, dict(os.environ), work)
     except Exception as e:
         print(json.dumps({"peer": a.peer, "error": f"{type(e).__name__}: {e}"}))

@@ -9,7 +9,7 @@ from huey import RedisHuey, SqliteHuey
 from probe import mark
 
 VERSION = version("huey")
-HAS_BULK = False  # task.map() enqueues one by one
+# No bulk enqueue: task.map() enqueues one by one.
 
 if os.environ.get("BENCH_VARIANT") == "redis":
     huey = RedisHuey("bench", url=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
@@ -22,17 +22,9 @@ def noop() -> None:
     mark()
 
 
-def setup() -> None:
-    pass
-
-
 def enqueue_single(n: int) -> None:
     for _ in range(n):
         noop()
-
-
-def enqueue_bulk(n: int) -> None:
-    raise NotImplementedError
 
 
 def worker_commands(bin_dir: str, concurrency: int) -> list[list[str]]:
@@ -51,7 +43,3 @@ def worker_commands(bin_dir: str, concurrency: int) -> list[list[str]]:
             "--quiet",
         ]
     ]
-
-
-def close() -> None:
-    pass

@@ -25,7 +25,7 @@ from pgqueuer.queries import Queries
 from probe import mark
 
 VERSION = version("pgqueuer")
-HAS_BULK = True  # Queries.enqueue with lists: one INSERT
+# Bulk enqueue: Queries.enqueue with lists: one INSERT.
 DSN = os.environ.get("BENCH_PG_DSN", "")
 
 

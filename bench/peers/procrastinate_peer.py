@@ -10,7 +10,7 @@ from probe import mark
 from procrastinate import App, PsycopgConnector
 
 VERSION = version("procrastinate")
-HAS_BULK = True  # Task.batch_defer_async: one INSERT
+# Bulk enqueue: Task.batch_defer_async: one INSERT.
 
 app = App(connector=PsycopgConnector(conninfo=os.environ.get("BENCH_PG_DSN", "")))
 

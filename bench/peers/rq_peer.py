@@ -10,7 +10,7 @@ from redis import Redis
 from rq import Queue
 
 VERSION = version("rq")
-HAS_BULK = True  # Queue.enqueue_many, one pipeline
+# Bulk enqueue: Queue.enqueue_many, one pipeline.
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 

@@ -417,10 +417,6 @@ class Driver(ABC):
         with self.begin() as c:
             c.execute(delete(W).where(or_(W.c.id == worker_id, W.c.heartbeat_at < stale_before)))
 
-    def list_workers(self) -> list[dict[str, Any]]:
-        with self.begin() as c:
-            return [dict(r) for r in c.execute(select(schema.workers)).mappings()]
-
     def executing_jobs_of(self, worker_prefix: str) -> list[dict[str, Any]]:
         """Executing jobs held by a worker's children (for timeouts and crash handling)."""
         cols = (J.c.id, J.c.worker_id, J.c.task, J.c.attempt, J.c.max_attempts, J.c.attempted_at, J.c.timeout)

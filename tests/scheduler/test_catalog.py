@@ -24,25 +24,9 @@ from conveyor.scheduler import (
 from conveyor.scheduler.schema import runs, schedules
 from conveyor.store import schema
 from conveyor.store.base import Failure
+from tests.scheduler.cliapp import declare
 
 T0 = datetime(2025, 6, 2, 10, 0, tzinfo=UTC).timestamp()  # a Monday, 12:00 in Prague
-
-
-def declare(app: Conveyor) -> Any:
-    @app.task(queue="snapshots")
-    def fetch_new_orders(fallback_lookback_hours: int, chunk: int = 100) -> None: ...
-
-    app.schedule(
-        "orders.fetch_new",
-        task=fetch_new_orders,
-        cron="*/5 * * * *",
-        timezone="Europe/Prague",
-        params={"fallback_lookback_hours": 24, "chunk": 250},
-        overlap=False,
-        description="Incremental order import",
-    )
-    app.schedule("orders.refresh_statuses", cron="*/15 * * * *")
-    return fetch_new_orders
 
 
 @pytest.fixture
