@@ -1,0 +1,1 @@
+"""Shoptet: API client, a faithful simulator of the API, importers and pipelines."""
