@@ -30,3 +30,14 @@ class Settings(BaseSettings):
     #: enqueues, but a crash of the PostgreSQL server (not of your app) can lose the last ~0.6 s of
     #: them: enqueued jobs vanish, finished jobs run again. Never corrupts anything. Default: durable.
     postgres_synchronous_commit: bool = True
+    #: Job argument keys whose values are shown as "[redacted]" in the API, dashboard, CLI and logs
+    #: (case-insensitive; a key matches when it contains one of these, so ``access_token`` matches ``token``).
+    redact_keys: list[str] = Field(default_factory=lambda: ["password", "token", "secret", "api_key"])
+    #: Bearer token for the web API/dashboard (``CONVEYOR_WEB_TOKEN``). Required to bind beyond loopback
+    #: unless basic-auth credentials are set.
+    web_token: str | None = None
+    #: Basic-auth credentials for the web API/dashboard (``CONVEYOR_WEB_USER`` / ``CONVEYOR_WEB_PASSWORD``).
+    web_user: str | None = None
+    web_password: str | None = None
+    #: Largest request body the web API accepts, in bytes.
+    web_max_body_bytes: int = Field(default=1_048_576, gt=0)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from conveyor.cli import batches, db, enqueue, failed, jobs, locks, queue, schedule, work
+from conveyor.cli import batches, db, enqueue, failed, jobs, locks, queue, schedule, sim, web, work
 
 cli = typer.Typer(
     name="conveyor",
@@ -38,6 +38,9 @@ cli.add_typer(batches.cli, name="batches")
 cli.add_typer(schedule.cli, name="schedule")
 cli.command("scheduler")(schedule.scheduler)
 cli.add_typer(locks.cli, name="locks")
+cli.command("web")(web.web)
+cli.command("up")(web.up)
+cli.add_typer(sim.cli, name="sim")
 
 
 def main() -> None:

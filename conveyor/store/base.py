@@ -194,8 +194,14 @@ class Driver(ABC):
         with self.engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A transaction for reads only (one consistent snapshot; on SQLite it does not take the write lock)."""
+        with self.engine.connect().execution_options(conveyor_read_only=True) as conn, conn.begin():
+            yield conn
+
     def get_job(self, job_id: int) -> JobRecord:
-        with self.begin() as c:
+        with self.read() as c:
             row = c.execute(select(J).where(J.c.id == job_id)).mappings().first()
             if row is None:
                 raise JobNotFoundError(job_id)

@@ -134,7 +134,9 @@ def configure_engine(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only transactions (``Driver.read``: dashboards, the API) stay deferred so they never take
+        # the write lock that workers need.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("conveyor_read_only") else "BEGIN IMMEDIATE")
 
 
 class SQLiteDriver(Driver):

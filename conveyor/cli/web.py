@@ -1,0 +1,92 @@
+"""``conveyor web`` (the HTTP API and dashboard) and ``conveyor up`` (web + scheduler + a worker in one command)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from typing import Annotated
+
+import typer
+
+from conveyor.cli.common import err_console, get_app, handle_errors, setup_logging
+
+
+def _serve(ctx: typer.Context, host: str, port: int, quiet: bool = False) -> None:
+    import uvicorn
+
+    from conveyor.web import create_app
+    from conveyor.web.security import Auth, check_bind
+
+    app = get_app(ctx)
+    check_bind(host, Auth.from_settings(app.settings))
+    web = create_app(app)
+    shown = f"[{host}]" if ":" in host else host
+    err_console.print(f"dashboard: http://{shown}:{port}/   API docs: http://{shown}:{port}/api/docs", highlight=False)
+    config = uvicorn.Config(web, host=host, port=port, log_level="warning" if quiet else "info", access_log=not quiet)
+    uvicorn.Server(config).run()
+
+
+@handle_errors
+def web(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to bind. Beyond loopback, CONVEYOR_WEB_TOKEN is required.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Serve the HTTP API (/api, OpenAPI at /api/docs), the live dashboard, /metrics, /healthz and /readyz."""
+    setup_logging(verbose)
+    _serve(ctx, host, port)
+
+
+@handle_errors
+def up(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address the dashboard binds to.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    queues: Annotated[str, typer.Option("--queues", "-q", help="Comma-separated queues the worker serves.")] = (
+        "default"
+    ),
+    processes: Annotated[int, typer.Option(min=0, help="Worker processes (0: run jobs in the worker process).")] = 1,
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs at once per worker process.")] = 4,
+    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Do not run the scheduler.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Web + scheduler + a worker in one command, for development and small installs. Upgrades the schema
+    first. Ctrl-C stops all three cleanly (running jobs get the worker's grace period)."""
+    from conveyor.scheduler.loop import run_scheduler
+
+    setup_logging(verbose)
+    app = get_app(ctx)
+    app.migrate()
+    app_path = ctx.find_root().obj.get("app_path")
+    cmd = [sys.executable, "-m", "conveyor.cli.main"]
+    if app_path:
+        cmd += ["--app", app_path]
+    cmd += ["work", "--queues", queues, "--processes", str(processes), "--concurrency", str(concurrency)]
+    worker = subprocess.Popen(cmd, env=os.environ.copy())
+    stop = threading.Event()
+    scheduler = None
+    if not no_scheduler:
+        scheduler = threading.Thread(target=run_scheduler, args=(app.schedules, stop), name="scheduler", daemon=True)
+        scheduler.start()
+    try:
+        _serve(ctx, host, port, quiet=not verbose)
+    finally:
+        stop.set()
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=app.settings.shutdown_grace_seconds + 10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        if scheduler is not None:
+            scheduler.join(timeout=5)
+        err_console.print("stopped: web, scheduler and worker", highlight=False)
+    if worker.returncode not in (0, -signal.SIGTERM, -signal.SIGINT):
+        raise typer.Exit(worker.returncode or 1)
