@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check bench clean
+.PHONY: demo test lint typecheck check bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,10 @@ check: lint typecheck test
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py --backend sqlite --jobs 20000
 	$(BIN)/python bench/throughput.py --backend postgres --jobs 20000
+
+# Regenerates docs/screenshots/*.png from a sample app (needs /usr/bin/chromium).
+screenshots: $(STAMP)
+	$(BIN)/python tools/screenshots.py
 
 clean:
 	rm -rf $(VENV) .bench *.egg-info

@@ -22,6 +22,8 @@ from conveyor.store.base import Driver
 if TYPE_CHECKING:
     from datetime import timedelta
 
+    from sqlalchemy.engine import Engine
+
     from conveyor.coordination.batches import BatchRecord
     from conveyor.coordination.locks import Lock
     from conveyor.coordination.ratelimit import RateLimit
@@ -58,6 +60,10 @@ class Conveyor:
         self.tasks: dict[str, Task[Any, Any]] = {}
         #: Declared queue settings (name -> global limit); written to the database when a worker starts.
         self.queues: dict[str, int | None] = {}
+        #: Extra schemas (name -> (upgrade, check)) that packs built on Conveyor keep in the same database.
+        self.schemas: dict[str, tuple[Callable[[Engine], None], Callable[[Engine], None]]] = {}
+        #: Callbacks that extend the web app (routes, dashboard pages) when ``conveyor web`` builds it.
+        self.web_extensions: list[Callable[[Any], None]] = []
         self._driver: Driver | None = None
         self._driver_pid = 0
         self._local = threading.local()
@@ -104,12 +110,26 @@ class Conveyor:
         from conveyor.store.migrate import upgrade
 
         upgrade(self.driver.engine)
+        for extra_upgrade, _ in self.schemas.values():
+            extra_upgrade(self.driver.engine)
 
     def check_schema(self) -> None:
         """Raise :class:`~conveyor.errors.SchemaOutdatedError` unless the schema is current."""
         from conveyor.store.migrate import check_current
 
         check_current(self.driver.engine)
+        for _, extra_check in self.schemas.values():
+            extra_check(self.driver.engine)
+
+    def add_schema(self, name: str, *, upgrade: Callable[[Engine], None], check: Callable[[Engine], None]) -> None:
+        """Register a pack's own tables (with their own migration history) in the same database:
+        ``migrate()``/``conveyor db upgrade`` upgrade them too, and workers and ``/readyz`` check them."""
+        self.schemas[name] = (upgrade, check)
+
+    def add_web_extension(self, extend: Callable[[Any], None]) -> None:
+        """Call ``extend(fastapi_app)`` when the web app is built, to add API routes and dashboard pages
+        (``conveyor.web.dashboard.add_nav_item`` puts a page in the navigation)."""
+        self.web_extensions.append(extend)
 
     def close(self) -> None:
         """Close this thread's connection and the connection pool."""

@@ -29,13 +29,15 @@ FINISHED_STATES = (S.COMPLETED.value, S.DISCARDED.value, S.CANCELLED.value)
 
 
 def live_counts(conn: Connection) -> dict[str, dict[str, int]]:
-    """queue -> state -> count for the states a job waits or runs in (each through its partial index)."""
+    """queue -> state -> count for the states a job waits or runs in, one query per state so each can use
+    its partial index (``available`` is an index-only scan of the fetch index, which holds the queue)."""
     out: dict[str, dict[str, int]] = {}
-    for states in ((S.AVAILABLE.value,), (S.SCHEDULED.value, S.RETRYABLE.value), (S.EXECUTING.value,)):
-        cond = J.c.state == states[0] if len(states) == 1 else J.c.state.in_(states)
-        for queue, state, n in conn.execute(
-            select(J.c.queue, J.c.state, func.count()).where(cond).group_by(J.c.queue, J.c.state)
-        ):
+    for queue, n in conn.execute(
+        select(J.c.queue, func.count()).where(J.c.state == S.AVAILABLE.value).group_by(J.c.queue)
+    ):
+        out.setdefault(queue, {})[S.AVAILABLE.value] = int(n)
+    for state in (S.SCHEDULED.value, S.RETRYABLE.value, S.EXECUTING.value):
+        for queue, n in conn.execute(select(J.c.queue, func.count()).where(J.c.state == state).group_by(J.c.queue)):
             out.setdefault(queue, {})[state] = int(n)
     return out
 
@@ -72,27 +74,31 @@ def head_of_line(conn: Connection, queues: Sequence[str]) -> dict[str, float]:
 
 
 def finished_between(conn: Connection, start: float, end: float | None = None) -> dict[str, dict[str, int]]:
-    """queue -> state -> jobs that finished in ``[start, end)`` (a range scan of the finished index)."""
-    cond = [J.c.state.in_(FINISHED_STATES), J.c.finished_at >= start]
-    if end is not None:
-        cond.append(J.c.finished_at < end)
+    """queue -> state -> jobs that finished in ``[start, end)``. One range scan of the finished index per
+    state: with all three states in one ``IN`` PostgreSQL reads the partial index's predicate as implied
+    and scans the whole index for the time range."""
     out: dict[str, dict[str, int]] = {}
-    for queue, state, n in conn.execute(
-        select(J.c.queue, J.c.state, func.count()).where(*cond).group_by(J.c.queue, J.c.state)
-    ):
-        out.setdefault(queue, {})[state] = int(n)
+    for state in FINISHED_STATES:
+        cond = [J.c.state == state, J.c.finished_at >= start]
+        if end is not None:
+            cond.append(J.c.finished_at < end)
+        for queue, n in conn.execute(select(J.c.queue, func.count()).where(*cond).group_by(J.c.queue)):
+            out.setdefault(queue, {})[state] = int(n)
     return out
 
 
-def finished_series(conn: Connection, since: float, bucket: float) -> list[tuple[float, str, int]]:
-    """(bucket start, state, count) of jobs finished since ``since``, in buckets of ``bucket`` seconds."""
+def finished_series(conn: Connection, since: float, until: float, bucket: float) -> list[tuple[float, str, str, int]]:
+    """(bucket start, queue, state, count) of jobs finished in ``[since, until)``, in ``bucket``-second buckets."""
     b = func.floor(J.c.finished_at / bucket)
-    rows = conn.execute(
-        select(b, J.c.state, func.count())
-        .where(J.c.state.in_(FINISHED_STATES), J.c.finished_at >= since)
-        .group_by(b, J.c.state)
-    )
-    return [(float(k) * bucket, state, int(n)) for k, state, n in rows]
+    out = []
+    for state in FINISHED_STATES:
+        rows = conn.execute(
+            select(b, J.c.queue, func.count())
+            .where(J.c.state == state, J.c.finished_at >= since, J.c.finished_at < until)
+            .group_by(b, J.c.queue)
+        )
+        out += [(float(k) * bucket, queue, state, int(n)) for k, queue, n in rows]
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,14 +114,22 @@ class FinishedRow:
 
 
 def finished_after(conn: Connection, after: float, limit: int) -> list[FinishedRow]:
-    """Jobs that finished at or after ``after``, oldest first: the change feed of finished jobs."""
-    rows = conn.execute(
-        select(J.c.id, J.c.queue, J.c.task, J.c.state, J.c.attempt, J.c.attempted_at, J.c.finished_at, J.c.scheduled_at)
-        .where(J.c.state.in_(FINISHED_STATES), J.c.finished_at >= after)
-        .order_by(J.c.finished_at, J.c.id)
-        .limit(limit)
-    )
-    return [FinishedRow(*r) for r in rows]
+    """Jobs that finished at or after ``after``, oldest first: the change feed of finished jobs (one index
+    range scan per finished state, merged)."""
+    cols = (J.c.id, J.c.queue, J.c.task, J.c.state, J.c.attempt, J.c.attempted_at, J.c.finished_at, J.c.scheduled_at)
+    rows: list[FinishedRow] = []
+    for state in FINISHED_STATES:
+        rows += [
+            FinishedRow(*r)
+            for r in conn.execute(
+                select(*cols)
+                .where(J.c.state == state, J.c.finished_at >= after)
+                .order_by(J.c.finished_at, J.c.id)
+                .limit(limit)
+            )
+        ]
+    rows.sort(key=lambda r: (r.finished_at, r.id))
+    return rows[:limit]
 
 
 def max_job_id(conn: Connection) -> int:

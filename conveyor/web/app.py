@@ -236,6 +236,8 @@ def create_app(
         return resp
 
     app.include_router(api.router)
+    for extend in conveyor.web_extensions:
+        extend(app)
     _mount_dashboard(app)
     return app
 

@@ -52,6 +52,8 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 #: transaction to commit after it stamped ``finished_at``.
 FEED_LAG = 2.0
 WAITING_STATES = (S.AVAILABLE.value, S.SCHEDULED.value, S.RETRYABLE.value)
+#: Precision of the per-queue "processed in the last minute/hour" figures, in seconds.
+SLOT = 10.0
 
 
 @dataclass
@@ -82,9 +84,12 @@ class Snapshot:
 class Monitor:
     """See the module docstring. One per web process; thread-safe."""
 
-    def __init__(self, app: Conveyor, *, interval: float = 1.0, slow_interval: float = 30.0) -> None:
+    def __init__(
+        self, app: Conveyor, *, interval: float = 1.0, slow_interval: float = 30.0, lag: float = FEED_LAG
+    ) -> None:
         self.app = app
         self.interval = interval
+        self.lag = lag
         self.slow_interval = slow_interval
         self._lock = threading.RLock()
         self._snapshot: Snapshot | None = None
@@ -100,8 +105,10 @@ class Monitor:
         self._batches_after: float | None = None
         self._progress: dict[int, Any] = {}
         self.tasks: dict[tuple[str, str], TaskStats] = {}
-        #: minute start -> [completed, failed] over every queue, for the last 24 h.
+        #: minute start -> [completed, failed] over every queue, for the last 24 h (the charts).
         self.minutes: dict[float, list[int]] = {}
+        #: queue -> 10-second slot start -> [completed, failed], for the last hour (per-queue throughput).
+        self.slots: dict[str, dict[float, list[int]]] = {}
         self._backfilled = False
         self._subscribers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[tuple[str, dict[str, Any]]]]] = []
         self._thread: threading.Thread | None = None
@@ -178,8 +185,6 @@ class Monitor:
                 counts.setdefault(queue, {})
             executing = m.executing(conn)
             workers = m.workers(conn)
-            minute = m.finished_between(conn, now - 60)
-            hour = m.finished_between(conn, now - 3600)
             head = m.head_of_line(conn, [q for q, c in counts.items() if c.get(S.AVAILABLE.value)])
             events.extend(self._feed(conn, now, executing))
             self._snapshot = Snapshot(
@@ -190,55 +195,74 @@ class Monitor:
                 head_at=head,
                 executing=executing,
                 workers=workers,
-                minute={q: (c.get(S.COMPLETED.value, 0), c.get(S.DISCARDED.value, 0)) for q, c in minute.items()},
-                hour={q: (c.get(S.COMPLETED.value, 0), c.get(S.DISCARDED.value, 0)) for q, c in hour.items()},
+                minute=self._window(now - 60),
+                hour=self._window(now - 3600),
             )
         events.append(("stats", {"at": now}))
         for name, data in events:
             self.publish(name, data)
 
     def _backfill(self, conn: Connection, now: float) -> None:
-        """Fill the per-minute series of the last 24 h once, from the finished jobs still retained."""
-        for start, state, n in m.finished_series(conn, now - 86400, 60.0):
-            slot = self.minutes.setdefault(start, [0, 0])
-            if state == S.COMPLETED.value:
-                slot[0] += n
-            elif state == S.DISCARDED.value:
-                slot[1] += n
-        self._window_start = now - FEED_LAG
-        self._event_after = now - FEED_LAG
+        """Fill the chart series (24 h) and the per-queue slots (1 h) once, from the retained finished jobs."""
+        end = now - self.lag
+        for start, _queue, state, n in m.finished_series(conn, now - 86400, end, 60.0):
+            self._count(self.minutes.setdefault(start, [0, 0]), state, n)
+        for start, queue, state, n in m.finished_series(conn, now - 3600, end, SLOT):
+            self._count(self.slots.setdefault(queue, {}).setdefault(start, [0, 0]), state, n)
+        self._window_start = end
+        self._event_after = end
         self._last_job_id = m.max_job_id(conn)
         self._last_run_id = m.max_run_id(conn)
         self._batches_after = now
         self._backfilled = True
 
+    @staticmethod
+    def _count(slot: list[int], state: str, n: int) -> None:
+        if state == S.COMPLETED.value:
+            slot[0] += n
+        elif state == S.DISCARDED.value:
+            slot[1] += n
+
+    def _window(self, since: float) -> dict[str, tuple[int, int]]:
+        """queue -> (completed, failed) in the slots that start at or after ``since`` (10-second precision)."""
+        out = {}
+        for queue, slots in self.slots.items():
+            done = failed = 0
+            for start, (c, f) in slots.items():
+                if start >= since - SLOT / 2:
+                    done += c
+                    failed += f
+            out[queue] = (done, failed)
+        return out
+
     def _aggregate(self, conn: Connection, now: float) -> None:
         """Count jobs finished in [window start, now - lag) into counters, histograms and the series."""
         assert self._window_start is not None
-        end = now - FEED_LAG
+        end = now - self.lag
         if end <= self._window_start:
             return
         duration = J.c.finished_at - J.c.attempted_at
         bucket_cols = [func.sum(case((duration <= b, 1), else_=0)) for b in DURATION_BUCKETS]
-        minute = func.floor(J.c.finished_at / 60.0)
-        rows = conn.execute(
-            select(J.c.queue, J.c.task, J.c.state, minute, func.count(), func.sum(duration), *bucket_cols)
-            .where(J.c.state.in_(m.FINISHED_STATES), J.c.finished_at >= self._window_start, J.c.finished_at < end)
-            .group_by(J.c.queue, J.c.task, J.c.state, minute)
-        ).all()
-        for queue, task, state, minute_no, n, dsum, *buckets in rows:
-            st = self.tasks.setdefault((queue, task), TaskStats())
-            n = int(n)
-            slot = self.minutes.setdefault(float(minute_no) * 60.0, [0, 0])
-            if state == S.COMPLETED.value:
-                st.completed += n
-                slot[0] += n
-            elif state == S.DISCARDED.value:
-                st.failed += n
-                slot[1] += n
-            else:
-                st.cancelled += n
-            if state != S.CANCELLED.value:
+        slot_no = func.floor(J.c.finished_at / SLOT)
+        for state in m.FINISHED_STATES:  # one range scan of the finished index per state
+            rows = conn.execute(
+                select(J.c.queue, J.c.task, slot_no, func.count(), func.sum(duration), *bucket_cols)
+                .where(J.c.state == state, J.c.finished_at >= self._window_start, J.c.finished_at < end)
+                .group_by(J.c.queue, J.c.task, slot_no)
+            ).all()
+            for queue, task, slot, n, dsum, *buckets in rows:
+                n = int(n)
+                start = float(slot) * SLOT
+                self._count(self.slots.setdefault(queue, {}).setdefault(start, [0, 0]), state, n)
+                self._count(self.minutes.setdefault(start - start % 60, [0, 0]), state, n)
+                st = self.tasks.setdefault((queue, task), TaskStats())
+                if state == S.COMPLETED.value:
+                    st.completed += n
+                elif state == S.DISCARDED.value:
+                    st.failed += n
+                else:
+                    st.cancelled += n
+                    continue
                 st.duration_count += n
                 st.duration_sum += float(dsum or 0.0)
                 for i, b in enumerate(buckets):
@@ -247,6 +271,9 @@ class Monitor:
         horizon = now - 86400 - 60
         for k in [k for k in self.minutes if k < horizon]:
             del self.minutes[k]
+        for slots in self.slots.values():
+            for k in [k for k in slots if k < now - 3600 - SLOT]:
+                del slots[k]
 
     def _feed(
         self, conn: Connection, now: float, executing: list[dict[str, Any]]
@@ -254,7 +281,7 @@ class Monitor:
         """Events for the newest changes: finished and inserted jobs, progress, schedules, batches."""
         assert self._event_after is not None and self._last_job_id is not None and self._last_run_id is not None
         newest = self._event_after
-        for r in m.finished_after(conn, self._event_after - FEED_LAG, 200):
+        for r in m.finished_after(conn, self._event_after - self.lag, 200):
             newest = max(newest, r.finished_at)
             if r.id in self._event_seen_set:
                 continue

@@ -36,7 +36,9 @@ SESSION_COOKIE = "conveyor_session"
 CSRF_COOKIE = "conveyor_csrf"
 CSRF_HEADER = "x-csrf-token"
 SESSION_SECONDS = 12 * 3600
-PUBLIC_PREFIXES = ("/healthz", "/readyz", "/static/", "/login", "/favicon.ico")
+#: Paths served without dashboard credentials: probes, assets, the login form, and webhooks (which carry
+#: their own signature).
+PUBLIC_PREFIXES = ("/healthz", "/readyz", "/static/", "/login", "/favicon.ico", "/webhooks/")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
