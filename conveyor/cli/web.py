@@ -7,14 +7,17 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from conveyor.cli.common import err_console, get_app, handle_errors, setup_logging
 
+if TYPE_CHECKING:
+    import uvicorn
 
-def _serve(ctx: typer.Context, host: str, port: int, quiet: bool = False) -> None:
+
+def _server(ctx: typer.Context, host: str, port: int, quiet: bool = False) -> uvicorn.Server:
     import uvicorn
 
     from conveyor.web import create_app
@@ -26,7 +29,7 @@ def _serve(ctx: typer.Context, host: str, port: int, quiet: bool = False) -> Non
     shown = f"[{host}]" if ":" in host else host
     err_console.print(f"dashboard: http://{shown}:{port}/   API docs: http://{shown}:{port}/api/docs", highlight=False)
     config = uvicorn.Config(web, host=host, port=port, log_level="warning" if quiet else "info", access_log=not quiet)
-    uvicorn.Server(config).run()
+    return uvicorn.Server(config)
 
 
 @handle_errors
@@ -40,7 +43,7 @@ def web(
 ) -> None:
     """Serve the HTTP API (/api, OpenAPI at /api/docs), the live dashboard, /metrics, /healthz and /readyz."""
     setup_logging(verbose)
-    _serve(ctx, host, port)
+    _server(ctx, host, port).run()
 
 
 @handle_errors
@@ -67,15 +70,32 @@ def up(
     cmd = [sys.executable, "-m", "conveyor.cli.main"]
     if app_path:
         cmd += ["--app", app_path]
-    cmd += ["work", "--queues", queues, "--processes", str(processes), "--concurrency", str(concurrency)]
+    cmd += ["work", "--processes", str(processes), "--concurrency", str(concurrency)]
+    for q in queues.split(","):
+        if q.strip():
+            cmd += ["--queue", q.strip()]
+    server = _server(ctx, host, port, quiet=not verbose)
     worker = subprocess.Popen(cmd, env=os.environ.copy())
     stop = threading.Event()
     scheduler = None
     if not no_scheduler:
         scheduler = threading.Thread(target=run_scheduler, args=(app.schedules, stop), name="scheduler", daemon=True)
         scheduler.start()
+
+    def watch_worker() -> None:
+        # A worker that dies on its own (bad option, outdated schema, crash) takes the whole `up` down:
+        # a dashboard over a queue nobody works would only hide the problem.
+        while not stop.wait(0.5):
+            if worker.poll() is not None:
+                err_console.print(
+                    f"error: the worker stopped (exit code {worker.returncode}); stopping", highlight=False
+                )
+                server.should_exit = True
+                return
+
+    threading.Thread(target=watch_worker, name="worker-watch", daemon=True).start()
     try:
-        _serve(ctx, host, port, quiet=not verbose)
+        server.run()
     finally:
         stop.set()
         if worker.poll() is None:
@@ -88,5 +108,6 @@ def up(
         if scheduler is not None:
             scheduler.join(timeout=5)
         err_console.print("stopped: web, scheduler and worker", highlight=False)
-    if worker.returncode not in (0, -signal.SIGTERM, -signal.SIGINT):
+    stopped_by_signal = (0, 128 + signal.SIGINT, 128 + signal.SIGTERM, -signal.SIGINT, -signal.SIGTERM)
+    if worker.returncode not in stopped_by_signal:
         raise typer.Exit(worker.returncode or 1)
