@@ -38,7 +38,8 @@ def list_(
 @handle_errors
 def show(ctx: typer.Context, job_id: int) -> None:
     """One failed job with every attempt's error and traceback."""
-    console.print(job_detail(get_app(ctx).get_job(job_id)))
+    app = get_app(ctx)
+    console.print(job_detail(app.get_job(job_id), app.settings.redact_keys))
 
 
 @cli.command("retry")

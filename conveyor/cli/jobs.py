@@ -26,7 +26,8 @@ cli = typer.Typer(help="Inspect single jobs.", no_args_is_help=True)
 @handle_errors
 def show(ctx: typer.Context, job_id: Annotated[int, typer.Argument(help="Job id.")]) -> None:
     """Arguments, state, attempts, every error with its traceback, timings."""
-    console.print(job_detail(get_app(ctx).get_job(job_id)))
+    app = get_app(ctx)
+    console.print(job_detail(app.get_job(job_id), app.settings.redact_keys))
 
 
 @cli.command("watch")

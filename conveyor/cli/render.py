@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from rich.console import Group
 from rich.panel import Panel
@@ -11,9 +12,11 @@ from rich.text import Text
 
 from conveyor.cli.common import fmt_time
 from conveyor.engine.job import JobRecord
+from conveyor.engine.redact import redact
 
 
-def job_detail(job: JobRecord) -> Group:
+def job_detail(job: JobRecord, redact_keys: Sequence[str] = ()) -> Group:
+    """Everything about a job; argument values under secret-looking keys are shown as "[redacted]"."""
     t = Table.grid(padding=(0, 2))
     t.add_column(style="bold")
     t.add_column()
@@ -22,8 +25,8 @@ def job_detail(job: JobRecord) -> Group:
     t.add_row("queue", f"{job.queue} (priority {job.priority})")
     t.add_row("state", job.state.value)
     t.add_row("attempts", f"{job.attempt} of {job.max_attempts}")
-    t.add_row("args", Text(json.dumps(job.args)))
-    t.add_row("kwargs", Text(json.dumps(job.kwargs)))
+    t.add_row("args", Text(json.dumps(redact(job.args, redact_keys))))
+    t.add_row("kwargs", Text(json.dumps(redact(job.kwargs, redact_keys))))
     t.add_row("created", fmt_time(job.created_at))
     t.add_row("scheduled", fmt_time(job.scheduled_at))
     t.add_row("last attempt", fmt_time(job.attempted_at))
@@ -53,7 +56,7 @@ def job_detail(job: JobRecord) -> Group:
     if job.cancel_requested:
         t.add_row("cancel", "requested")
     if job.result is not None:
-        t.add_row("result", Text(json.dumps(job.result)))
+        t.add_row("result", Text(json.dumps(redact(job.result, redact_keys))))
     parts: list[Table | Panel] = [t]
     for e in job.errors:
         body = Text(e.error + ("\n\n" + e.traceback if e.traceback else ""))

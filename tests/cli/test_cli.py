@@ -64,6 +64,14 @@ def test_jobs_show_lists_every_attempt_with_its_traceback(env: Conveyor) -> None
     assert "attempt 1 failed" in out and "KeyError: 'sku'" in out and "Traceback" in out
 
 
+def test_jobs_show_redacts_secret_arguments(env: Conveyor) -> None:
+    job = env.enqueue("sync_stock", kwargs={"shop": "cz", "api_key": "k-123", "auth": {"access_token": "t-456"}})
+    code, out = run_cli("jobs", "show", str(job))
+    assert code == 0
+    assert '"shop": "cz"' in out and out.count("[redacted]") == 2
+    assert "k-123" not in out and "t-456" not in out
+
+
 def test_unknown_job_id_is_an_error(env: Conveyor) -> None:
     code, out = run_cli("jobs", "show", "999")
     assert code == 2 and "job 999 not found" in out
