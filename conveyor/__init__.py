@@ -10,12 +10,14 @@ def send_email(offer_id: int) -> None: ...
 
 send_email.enqueue(42)
 ```
-Importing this package opens no connection and starts no thread.
+Importing this package opens no connection and starts no thread. ``clock`` is the one source of time
+(``clock.now()``; tests move it with ``clock.set_clock``): packs built on Conveyor use it too.
 """
 
 from conveyor.app import Conveyor
 from conveyor.coordination.batches import BatchRecord
 from conveyor.coordination.keys import Unique
+from conveyor.engine import clock
 from conveyor.engine.job import JobError, JobRecord, JobSpec
 from conveyor.engine.retry import RetryPolicy
 from conveyor.engine.states import JobState
@@ -61,6 +63,7 @@ __all__ = [
     "Unique",
     "UnknownTaskError",
     "WorkerOptions",
+    "clock",
     "current_job",
 ]
 __version__ = "0.1.0"
