@@ -12,7 +12,14 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, ConfigDict, Field
 
+from conveyor.errors import ConveyorError
 from conveyor.web.backend import Backend
+
+
+class LockNotFoundError(ConveyorError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no lock {key!r} is held")
+
 
 router = APIRouter(prefix="/api")
 
@@ -153,6 +160,13 @@ def batch_retry_failed(request: Request, batch_id: int) -> dict[str, Any]:
 @router.get("/locks", summary="Named locks and job locks currently held")
 def list_locks(request: Request) -> list[dict[str, Any]]:
     return backend(request).locks()
+
+
+@router.post("/locks/{key:path}/release", summary="Force-release a lock, whoever holds it")
+def release_lock(request: Request, key: str) -> dict[str, Any]:
+    if not backend(request).release_lock(key):
+        raise LockNotFoundError(key)
+    return {"key": key, "released": True}
 
 
 # ---------------------------------------------------------------------- events

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -29,6 +29,7 @@ from conveyor.scheduler.errors import (
     UnsupportedScheduleError,
 )
 from conveyor.web import api, security
+from conveyor.web.api import LockNotFoundError
 from conveyor.web.backend import Backend, InvalidCursorError
 from conveyor.web.metrics import registry_for
 from conveyor.web.monitor import Monitor
@@ -43,6 +44,7 @@ ERRORS: list[tuple[type[ConveyorError], int, str, str | None]] = [
     (JobNotFoundError, 404, "job_not_found", None),
     (BatchNotFoundError, 404, "batch_not_found", None),
     (UnknownScheduleError, 404, "schedule_not_found", None),
+    (LockNotFoundError, 404, "lock_not_found", None),
     (InvalidCursorError, 400, "invalid_cursor", "cursor"),
     (InvalidCronError, 422, "invalid_cron", "cron"),
     (UnknownTimezoneError, 422, "invalid_timezone", "timezone"),
@@ -133,7 +135,9 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404 and _wants_html(request):
-            return HTMLResponse("<h1>Not found</h1><p><a href='/'>Back to the overview</a></p>", status_code=404)
+            from conveyor.web.dashboard import not_found_page
+
+            return not_found_page(request)
         codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 401: "unauthorized"}
         message = {413: f"request body over {conveyor.settings.web_max_body_bytes} bytes"}.get(
             exc.status_code, str(exc.detail)
@@ -243,12 +247,7 @@ def create_app(
 
 
 def _mount_dashboard(app: FastAPI) -> None:
-    try:  # TEMP until the dashboard lands
-        from conveyor.web import dashboard
-
-        dashboard.router  # noqa: B018
-    except (ImportError, AttributeError):
-        return
+    from conveyor.web import dashboard
 
     app.include_router(dashboard.router)
     static = Path(dashboard.__file__).parent / "static"

@@ -14,7 +14,7 @@ import binascii
 import json
 from typing import TYPE_CHECKING, Any
 
-from cron_descriptor import get_description
+from cron_descriptor import ExpressionDescriptor, Options
 
 from conveyor.coordination import batches as batch_ops
 from conveyor.coordination.locks import force_release, list_locks
@@ -62,7 +62,9 @@ def decode_cursor(cursor: str | None) -> int | None:
 def cron_text(expr: str) -> str:
     """A cron expression in words ("Every 5 minutes"); the expression itself if it has no description."""
     try:
-        return str(get_description(expr))
+        options = Options()
+        options.use_24hour_time_format = True  # European operators read 03:00, not 03:00 AM
+        return str(ExpressionDescriptor(expr, options).get_description())
     except Exception:  # cron-descriptor does not know every extension croniter accepts
         return expr
 
@@ -340,7 +342,8 @@ class Backend:
                 for j in snap.executing
                 if (j["worker_id"] or "").startswith(w["id"])
             ]
-            workers.append({**w, "queues": w["queues"].split(","), "alive_for": now - w["started_at"], "jobs": jobs})
+            queues_of = json.loads(w["queues"]) if w["queues"].startswith("[") else w["queues"].split(",")
+            workers.append({**w, "queues": queues_of, "alive_for": now - w["started_at"], "jobs": jobs})
         return {
             "as_of": now,
             "queues": queues,

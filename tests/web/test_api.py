@@ -293,6 +293,15 @@ def test_locks_show_holder_and_age(web_app: Conveyor, client: TestClient) -> Non
     assert client.get("/api/locks").json() == []
 
 
+def test_an_operator_can_force_release_a_lock(web_app: Conveyor, client: TestClient) -> None:
+    lock = web_app.lock("feed:heureka", ttl=600).acquire()
+    assert client.post("/api/locks/feed:heureka/release").json() == {"key": "feed:heureka", "released": True}
+    assert client.get("/api/locks").json() == []
+    assert not lock.release()  # the holder finds out it lost it
+    r = client.post("/api/locks/feed:heureka/release")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "lock_not_found"
+
+
 # ---------------------------------------------------------------------- metrics, health
 def test_metrics_expose_jobs_by_state_counters_and_duration_histograms(web_app: Conveyor) -> None:
     monitor = Monitor(web_app, interval=0.0, lag=0.0)
