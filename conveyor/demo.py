@@ -1,28 +1,58 @@
-"""The demo behind ``make demo``: a small shop back-office workload on the embedded SQLite default.
+"""The demo behind ``make demo``: a shop back-office on the embedded SQLite default, live in the dashboard.
 
-It queues a burst of example jobs (order imports, stock syncs, notifications — a few fail and are retried,
-one always fails and lands in the failed store), runs a real prefork worker on them and shows progress
-live. Afterwards the database (``conveyor-demo.db``) is there to explore with the printed commands.
+What it starts, all in one command (Ctrl-C stops everything):
+
+* a Shoptet simulator on loopback (``conveyor sim shoptet``: 5,000 orders, realistic Czech data, Shoptet's
+  rate limits, a few new and changed orders every few seconds);
+* one demo shop pointing at it, with its webhooks registered, so new orders flow in within seconds;
+* a burst of example jobs (order imports with a flaky remote, stock syncs, notifications, one order that
+  always fails and lands in the failed store) and a full orders snapshot import with live progress;
+* ``conveyor up``: the web dashboard, the scheduler (incremental order sync every 5 minutes, hourly product
+  import) and a two-process worker.
+
+``DEMO_SECONDS=N`` stops it after N seconds (for a smoke run). The database is ``conveyor-demo.db``; the
+credentials key of the demo shop is kept in ``conveyor-demo.key`` (both in the working directory).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import random
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from conveyor import Conveyor, RetryPolicy, current_job
-from conveyor.engine import clock
+from conveyor.commerce.shoptet import pipelines
+from conveyor.commerce.store.crypto import generate_key
 
 DEMO_URL = os.environ.get("CONVEYOR_DATABASE_URL", "sqlite:///conveyor-demo.db")
+KEY_FILE = Path("conveyor-demo.key")
+QUEUES = ["shoptet", "orders", "stock", "notifications", "default"]
+
+
+def _demo_key() -> str:
+    """The demo shop's credentials key: from the environment, or made once and kept next to the database."""
+    key = os.environ.get("CONVEYOR_COMMERCE_SECRET_KEY")
+    if key:
+        return key
+    if not KEY_FILE.exists():
+        KEY_FILE.write_text(generate_key())
+        KEY_FILE.chmod(0o600)
+    return KEY_FILE.read_text().strip()
+
+
 app = Conveyor(DEMO_URL)
+shoptet = pipelines.install(app, data_dir="conveyor-demo-data", secret_key=_demo_key(), queue="shoptet")
 QUICK_RETRY = RetryPolicy(delay=0.5, multiplier=2.0, max_delay=5, jitter=0.1)
 
 
@@ -50,6 +80,25 @@ def import_broken_order(order_code: str) -> None:
     raise ValueError(f"order {order_code}: item 3 has no variant code (EAN 8594000000000 unknown)")
 
 
+@app.task(queue="default")
+def nightly_report(days: int = 1) -> str:
+    """A scheduled job for the "Automation settings" page: edit its cron there and watch the next runs."""
+    for step in range(10):
+        current_job().progress(step + 1, 10, "report sections")
+        time.sleep(0.1)
+    return f"report over {days} day(s)"
+
+
+app.schedule(
+    "reports.nightly",
+    task=nightly_report,
+    cron="30 2 * * *",
+    timezone="Europe/Prague",
+    params={"days": 1},
+    description="Sales report for the back office, every night",
+)
+
+
 def enqueue_workload() -> int:
     rnd = random.Random(1)
     jobs = [import_order.job(f"2026{n:06d}", rnd.choice(["shop-cz", "shop-sk", "shop-pl"])) for n in range(1500)]
@@ -59,81 +108,102 @@ def enqueue_workload() -> int:
     return len(app.enqueue_many(jobs))
 
 
-def _start_worker(queues: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "conveyor.cli.main",
-            "--app",
-            "conveyor.demo:app",
-            "work",
-            "--queue",
-            ",".join(queues),
-            "--processes",
-            "2",
-            "--concurrency",
-            "8",
-            "--stop-when-empty",
-            "--sleep",
-            "0.2",
-        ],
-        env=dict(os.environ, CONVEYOR_DATABASE_URL=DEMO_URL),
-        stderr=subprocess.DEVNULL,
+def _port(preferred: int) -> int:
+    """``preferred`` if it is free on loopback, else any free port."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+
+def _demo_shop(sim_url: str) -> int:
+    """The demo shop, pointing at this run's simulator (re-created when the simulator moved ports)."""
+    from conveyor.commerce.shoptet.simulator import DEFAULT_PRIVATE_TOKEN
+
+    for shop in pipelines.list_shops(app):
+        if shop.name == "demo-shop":
+            if shop.base_url == sim_url:
+                return shop.id
+            pipelines.remove_shop(app, shop.id)
+    shop = pipelines.add_shop(
+        app, "demo-shop", base_url=sim_url, token=DEFAULT_PRIVATE_TOKEN, eshop_id=222651, is_master=True
     )
-
-
-def _show(progress: Progress, bars: dict[str, TaskID]) -> None:
-    for s in app.driver.queue_stats(clock.now()):
-        if s.queue not in bars:
-            continue
-        done = s.counts.get("completed", 0) + s.counts.get("discarded", 0)
-        c = s.counts
-        info = f"running {c.get('executing', 0)}, retrying {c.get('retryable', 0)}, failed {c.get('discarded', 0)}"
-        progress.update(bars[s.queue], total=sum(c.values()), completed=done, info=info)
+    return shop.id
 
 
 def main() -> None:
+    import uvicorn
+
+    from conveyor.commerce.shoptet.simulator import SimulatorConfig, serve_in_thread
+    from conveyor.scheduler.loop import run_scheduler
+    from conveyor.web import create_app
+
     console = Console()
+    # The simulator reports every webhook it could not deliver; the demo's dashboard is the place to look.
+    logging.getLogger("conveyor.commerce.shoptet.simulator").setLevel(logging.ERROR)
     app.migrate()
-    total = enqueue_workload()
-    console.print(f"[bold]Conveyor demo[/bold]: queued {total} jobs in {DEMO_URL}")
-    queues = ["orders", "stock", "notifications"]
-    with Progress(
-        TextColumn("{task.description:>14}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
-        bars = {q: progress.add_task(q, total=None, info="") for q in queues}
-        # --stop-when-empty ends the worker when nothing is due; a retry due a moment later gets
-        # another round, so the demo always finishes with every job completed or failed for good.
-        for _ in range(10):
-            worker = _start_worker(queues)
-            while worker.poll() is None:
-                _show(progress, bars)
-                time.sleep(0.2)
-            _show(progress, bars)
-            if not any(s.waiting for s in app.driver.queue_stats(clock.now())):
-                break
-            time.sleep(0.5)
-    table = Table(title="result")
-    for col in ("queue", "completed", "failed", "waiting"):
-        table.add_column(col)
-    for s in app.driver.queue_stats(clock.now()):
-        table.add_row(s.queue, str(s.counts.get("completed", 0)), str(s.counts.get("discarded", 0)), str(s.waiting))
-    console.print(table)
-    failed = app.driver.list_jobs(["discarded"], limit=1)
-    env = f"CONVEYOR_DATABASE_URL={DEMO_URL}"
-    console.print("Explore it:", soft_wrap=True)
-    console.print(f"  {env} .venv/bin/conveyor queue stats", soft_wrap=True)
-    console.print(f"  {env} .venv/bin/conveyor failed list", soft_wrap=True)
-    if failed:
-        console.print(f"  {env} .venv/bin/conveyor jobs show {failed[0].id}", soft_wrap=True)
-        console.print(f"  {env} .venv/bin/conveyor failed retry {failed[0].id}", soft_wrap=True)
+    sim_config = SimulatorConfig(
+        orders=5_000, products=800, customers=2_000, latency=0.02, churn_interval=4.0, job_delay=3.0
+    )
+    web_port = _port(8000)
+    stop = threading.Event()
+    with serve_in_thread(sim_config, port=_port(8010)) as sim_url:
+        shop_id = _demo_shop(sim_url)
+        web = create_app(app)
+        server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=web_port, log_level="warning"))
+        threading.Thread(target=server.run, name="web", daemon=True).start()
+        while not server.started:
+            time.sleep(0.05)
+        dashboard = f"http://127.0.0.1:{web_port}"
+        pipelines.register_webhooks(app, shop_id, f"{dashboard}/webhooks/shoptet")
+        total = enqueue_workload()
+        execution = pipelines.request_snapshot(app, shop_id, "orders")
+        pipelines.run_pipeline(app, shop_id, "orders.fetch_new")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "conveyor.cli.main", "--app", "conveyor.demo:app", "work", "--processes", "2"]
+            + ["--queue", ",".join(QUEUES)],
+            env=dict(os.environ, CONVEYOR_DATABASE_URL=DEMO_URL, CONVEYOR_COMMERCE_SECRET_KEY=_demo_key()),
+            stderr=None if os.environ.get("DEMO_VERBOSE") else subprocess.DEVNULL,
+        )
+        scheduler = threading.Thread(target=run_scheduler, args=(app.schedules, stop), name="scheduler", daemon=True)
+        scheduler.start()
+        console.print(f"[bold]Conveyor demo[/bold] on {DEMO_URL}: queued {total} example jobs")
+        console.print(f"  Shoptet simulator: {sim_url} (5,000 orders; new ones every few seconds)")
+        console.print(f"  orders snapshot import: execution {execution}; incremental sync and webhooks running")
+        console.print(f"\n  [bold green]Dashboard: {dashboard}/[/bold green]   (Shops: {dashboard}/shops)\n")
+        console.print("  Ctrl-C stops the web app, the scheduler, the worker and the simulator.")
+        seconds = float(os.environ.get("DEMO_SECONDS", "0") or 0)
+        deadline = time.monotonic() + seconds if seconds else None
+        with contextlib.suppress(KeyboardInterrupt):
+            while worker.poll() is None and (deadline is None or time.monotonic() < deadline):
+                time.sleep(0.5)
+        stop.set()
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.wait(timeout=40)
+        server.should_exit = True
+        scheduler.join(timeout=5)
+    _summary(console)
     app.close()
+
+
+def _summary(console: Console) -> None:
+    from conveyor.engine import clock
+
+    for s in app.driver.queue_stats(clock.now()):
+        c = s.counts
+        console.print(
+            f"  {s.queue:<14} completed {c.get('completed', 0):>6}  failed {c.get('discarded', 0):>4}  "
+            f"waiting {s.waiting:>5}"
+        )
+    env = f"CONVEYOR_DATABASE_URL={DEMO_URL}"
+    console.print("Explore it later:", soft_wrap=True)
+    console.print("  make demo                      # again: the data stays in conveyor-demo.db", soft_wrap=True)
+    console.print(f"  {env} .venv/bin/conveyor failed list", soft_wrap=True)
 
 
 if __name__ == "__main__":

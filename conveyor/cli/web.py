@@ -70,10 +70,7 @@ def up(
     cmd = [sys.executable, "-m", "conveyor.cli.main"]
     if app_path:
         cmd += ["--app", app_path]
-    cmd += ["work", "--processes", str(processes), "--concurrency", str(concurrency)]
-    for q in queues.split(","):
-        if q.strip():
-            cmd += ["--queue", q.strip()]
+    cmd += ["work", "--queue", queues, "--processes", str(processes), "--concurrency", str(concurrency)]
     server = _server(ctx, host, port, quiet=not verbose)
     worker = subprocess.Popen(cmd, env=os.environ.copy())
     stop = threading.Event()
