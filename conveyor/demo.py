@@ -38,6 +38,7 @@ from conveyor.commerce.store.crypto import generate_key
 DEMO_URL = os.environ.get("CONVEYOR_DATABASE_URL", "sqlite:///conveyor-demo.db")
 KEY_FILE = Path("conveyor-demo.key")
 QUEUES = ["shoptet", "orders", "stock", "notifications", "default"]
+CLI = [sys.executable, "-m", "conveyor.cli.main", "--app", "conveyor.demo:app"]
 
 
 def _demo_key() -> str:
@@ -163,8 +164,7 @@ def main() -> None:
         execution = pipelines.request_snapshot(app, shop_id, "orders")
         pipelines.run_pipeline(app, shop_id, "orders.fetch_new")
         worker = subprocess.Popen(
-            [sys.executable, "-m", "conveyor.cli.main", "--app", "conveyor.demo:app", "work", "--processes", "2"]
-            + ["--queue", ",".join(QUEUES)],
+            [*CLI, "work", "--processes", "2", "--queue", ",".join(QUEUES)],
             env=dict(os.environ, CONVEYOR_DATABASE_URL=DEMO_URL, CONVEYOR_COMMERCE_SECRET_KEY=_demo_key()),
             stderr=None if os.environ.get("DEMO_VERBOSE") else subprocess.DEVNULL,
         )
