@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from conveyor.cli import batches, db, enqueue, failed, jobs, locks, queue, schedule, sim, web, work
+from conveyor.cli import batches, db, enqueue, failed, jobs, locks, queue, schedule, shoptet, sim, web, work
 
 cli = typer.Typer(
     name="conveyor",
@@ -41,6 +41,7 @@ cli.add_typer(locks.cli, name="locks")
 cli.command("web")(web.web)
 cli.command("up")(web.up)
 cli.add_typer(sim.cli, name="sim")
+cli.add_typer(shoptet.cli, name="shoptet")
 
 
 def main() -> None:
