@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import time
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import httpx
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from conveyor.app import Conveyor
 from conveyor.cli.common import console, fmt_age, fmt_time, get_app, handle_errors
-from conveyor.commerce import store
-from conveyor.commerce.shoptet import pipelines
-from conveyor.commerce.shoptet.errors import ShoptetError
-from conveyor.commerce.store import Execution, ExecutionStatus, Shop
 from conveyor.errors import ConfigurationError, JobNotFoundError
+
+if TYPE_CHECKING:
+    from conveyor.commerce.store import Execution, Shop
+
+# The commerce pack (httpx, cryptography: the ``commerce`` extra) is imported inside the commands, so that
+# ``conveyor`` itself starts without it.
 
 cli = typer.Typer(help="Shoptet shops, sync pipelines, snapshots and their executions.", no_args_is_help=True)
 shops_cli = typer.Typer(help="Shoptet shops: add, list, remove.", no_args_is_help=True)
@@ -36,11 +37,15 @@ class Kind(StrEnum):
     customers = "customers"
 
 
-FINISHED = (ExecutionStatus.COMPLETED, ExecutionStatus.ERROR)
+FINISHED = ("completed", "error")
+PIPELINES = ("orders.fetch_new", "products.import_master", "customers.backfill_from_orders")
 
 
 def _app(ctx: typer.Context) -> Conveyor:
     """The application with the Shoptet pipelines installed and the commerce tables current."""
+    from conveyor.commerce import store
+    from conveyor.commerce.shoptet import pipelines
+
     app = get_app(ctx)
     try:
         pipelines.pack_of(app)
@@ -51,6 +56,8 @@ def _app(ctx: typer.Context) -> Conveyor:
 
 
 def _shop(app: Conveyor, ref: str) -> Shop:
+    from conveyor.commerce.shoptet import pipelines
+
     return pipelines.find_shop(app, ref)
 
 
@@ -83,6 +90,11 @@ def shops_add(
     ] = None,
 ) -> None:
     """Add a Shoptet shop (credentials are stored encrypted)."""
+    import httpx
+
+    from conveyor.commerce.shoptet import pipelines
+    from conveyor.commerce.shoptet.errors import ShoptetError
+
     app = _app(ctx)
     shop = pipelines.add_shop(
         app,
@@ -101,7 +113,7 @@ def shops_add(
     if webhook_url:
         try:
             new = pipelines.register_webhooks(app, shop.id, webhook_url)
-        except (ShoptetError, httpx.HTTPError) as exc:
+        except (ShoptetError, httpx.HTTPError) as exc:  # the shop is in; say what is left to do
             message = f"shop {shop.name!r} was added, but registering webhooks failed: {exc}"
             raise pipelines.PipelineError(message) from None
         console.print(f"webhooks registered: {', '.join(new) or 'already there'}", highlight=False)
@@ -111,6 +123,8 @@ def shops_add(
 @handle_errors
 def shops_list(ctx: typer.Context) -> None:
     """Shoptet shops with their sync cursors and last run."""
+    from conveyor.commerce.shoptet import pipelines
+
     app = _app(ctx)
     overview = pipelines.shops_overview(app, executions=1)
     if not overview:
@@ -146,6 +160,8 @@ def shops_remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a shop and everything synced from it (orders, products, customers, executions)."""
+    from conveyor.commerce.shoptet import pipelines
+
     app = _app(ctx)
     shop = _shop(app, shop_ref)
     if not yes:
@@ -164,6 +180,8 @@ def snapshot(
     wait: Annotated[bool, typer.Option("--wait", help="Follow it with a progress bar until it ends.")] = False,
 ) -> None:
     """Queue a full snapshot (Shoptet's asynchronous export) of a shop's orders, products or customers."""
+    from conveyor.commerce.shoptet import pipelines
+
     app = _app(ctx)
     shop = _shop(app, shop_ref)
     execution_id = pipelines.request_snapshot(app, shop.id, kind.value)
@@ -175,10 +193,12 @@ def snapshot(
 def run(
     ctx: typer.Context,
     shop_ref: Annotated[str, typer.Argument(metavar="SHOP", help="Shop id or name.")],
-    pipeline: Annotated[str, typer.Argument(help=f"One of: {', '.join(pipelines.PIPELINES)}.")],
+    pipeline: Annotated[str, typer.Argument(help=f"One of: {', '.join(PIPELINES)}.")],
     wait: Annotated[bool, typer.Option("--wait", help="Follow it until it ends.")] = False,
 ) -> None:
     """Run a pipeline for one shop now (outside its schedule)."""
+    from conveyor.commerce.shoptet import pipelines
+
     app = _app(ctx)
     shop = _shop(app, shop_ref)
     job_id = pipelines.run_pipeline(app, shop.id, pipeline)
@@ -197,6 +217,8 @@ def retry_snapshot(
     wait: Annotated[bool, typer.Option("--wait", help="Follow it with a progress bar until it ends.")] = False,
 ) -> None:
     """Retry a failed snapshot: from its file when still intact, else by downloading it again."""
+    from conveyor.commerce.shoptet import pipelines
+
     app = _app(ctx)
     new_id = pipelines.retry_snapshot(app, execution_id)
     _queued(app, new_id, wait)
@@ -212,6 +234,8 @@ def executions(
     errors: Annotated[int | None, typer.Option("--errors", help="Show this execution's record errors.")] = None,
 ) -> None:
     """The pipeline log: runs newest first, with status, times and counts (``--errors ID``: its bad records)."""
+    from conveyor.commerce.shoptet import pipelines
+
     app = _app(ctx)
     if errors is not None:
         _record_errors(app, errors, limit)
@@ -237,6 +261,8 @@ def executions(
 
 
 def _record_errors(app: Conveyor, execution_id: int, limit: int) -> None:
+    from conveyor.commerce.shoptet import pipelines
+
     pipelines.get_execution(app, execution_id)
     rows = pipelines.execution_errors(app, execution_id, limit=limit)
     if not rows:
@@ -257,6 +283,8 @@ def _status(e: Execution) -> str:
 
 # ---------------------------------------------------------------------------------------------- following
 def _queued(app: Conveyor, execution_id: int, wait: bool) -> None:
+    from conveyor.commerce.shoptet import pipelines
+
     execution = pipelines.get_execution(app, execution_id)
     job = f" as job {execution.job_id}" if execution.job_id else ""
     console.print(f"execution {execution.id} ({execution.pipeline}) queued{job}", highlight=False)
@@ -272,12 +300,14 @@ def _queued(app: Conveyor, execution_id: int, wait: bool) -> None:
     console.print(line + (f"\nerror: {final.error}" if final.error else ""), highlight=False)
     if c.failed:
         console.print(f"record errors: conveyor shoptet executions --errors {final.id}")
-    if final.status is not ExecutionStatus.COMPLETED:
+    if final.status.value != "completed":
         raise typer.Exit(1)
 
 
 def _follow(app: Conveyor, execution_id: int, interval: float = 0.5) -> Execution:
     """Poll the execution and its job's progress until the execution ends; a Rich progress bar meanwhile."""
+    from conveyor.commerce.shoptet import pipelines
+
     columns = (
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
         TaskProgressColumn(), TimeRemainingColumn(), TextColumn("{task.fields[state]}"),
@@ -292,12 +322,12 @@ def _follow(app: Conveyor, execution_id: int, interval: float = 0.5) -> Executio
                     progress = app.get_job(execution.job_id).progress
                 except JobNotFoundError:
                     progress = None
-            state = "waiting for a worker" if execution.status is ExecutionStatus.QUEUED else execution.status.value
+            state = "waiting for a worker" if execution.status.value == "queued" else execution.status.value
             p = progress or {}
             bar.update(
                 task_id, description=f"{execution.pipeline} #{execution.id}", completed=p.get("done") or 0,
                 total=p.get("total"), unit=p.get("message") or "", state=state,
             )  # fmt: skip
-            if execution.status in FINISHED:
+            if execution.status.value in FINISHED:
                 return execution
             time.sleep(interval)

@@ -229,7 +229,7 @@ class ShoptetPack:
                 **{"max_connections": 3, "max_rate_limit_wait": self.max_rate_limit_wait, **self.client_options},
             )
             if cached is not None and cached[0] == pid:
-                cached[2].close()
+                _close(cached[2])
             self._clients[shop.id] = (pid, fingerprint, client)
             return client
 
@@ -240,7 +240,14 @@ class ShoptetPack:
         pid = os.getpid()
         for owner, _, client in clients.values():
             if owner == pid:
-                client.close()
+                _close(client)
+
+
+def _close(client: ShoptetClient) -> None:
+    """Close a client and, for an add-on shop, its token manager's own HTTP client."""
+    client.close()
+    if isinstance(client.credentials, AccessTokenManager):
+        client.credentials.close()
 
 
 def _fingerprint(shop: Shop, creds: dict[str, Any]) -> str:

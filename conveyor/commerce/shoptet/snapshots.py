@@ -41,6 +41,7 @@ from conveyor.commerce.shoptet.client import JOB_POLL_LIMIT, SnapshotLineError, 
 from conveyor.commerce.shoptet.errors import JobNotFinished, NotFound, ShoptetError, SnapshotCorruptError
 from conveyor.commerce.shoptet.models import CustomerDetail, OrderDetail, ProductDetail
 from conveyor.commerce.shoptet.sync import (
+    Cancelled,
     ShopGone,
     VariantHandoff,
     begin_execution,
@@ -304,10 +305,10 @@ def _import_file(pack: ShoptetPack, shop: Shop, kind: str, execution_id: int, fi
                 if len(records) + len(bad_lines) >= IMPORT_CHUNK:
                     flush()
                     if job is not None and job.cancelled:
-                        raise _Cancelled(f"cancelled after {done} of {total} {kind}")
+                        raise Cancelled(f"cancelled after {done} of {total} {kind}")
             if records or bad_lines:
                 flush()
-    except _Cancelled as stop:
+    except Cancelled as stop:
         _mark(pack, file, SnapshotStatus.FAILED, str(stop))
         fail_execution(pack, execution_id, str(stop))
         return {"execution_id": execution_id, "cancelled": str(stop)}
@@ -331,10 +332,6 @@ def _import_file(pack: ShoptetPack, shop: Shop, kind: str, execution_id: int, fi
         "failed": counts.failed,
         "inventory_jobs": handoff.jobs,
     }
-
-
-class _Cancelled(Exception):
-    """The job was cancelled between two chunks (``conveyor jobs cancel``)."""
 
 
 def _mark(pack: ShoptetPack, file: SnapshotFile, status: SnapshotStatus, error: str | None = None) -> None:

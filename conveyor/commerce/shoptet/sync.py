@@ -72,6 +72,10 @@ class ShopGone(ConveyorError):
     """The shop a job was queued for was deleted before the job ran."""
 
 
+class Cancelled(Exception):
+    """The running job was cancelled; raised between two chunks so the run stops cleanly."""
+
+
 # ---------------------------------------------------------------------------------------------- jobs
 def running_job() -> JobContext | None:
     """The Conveyor job being executed, or None when a pipeline function is called outside a worker."""
@@ -316,6 +320,10 @@ def run_incremental(pack: ShoptetPack, shop_id: int, spec: IncrementalSpec, trig
         return _incremental(pack, shop, spec, execution_id)
     except ShopGone:
         raise
+    except Cancelled as stop:
+        # The job was cancelled (``conveyor jobs cancel``): what was imported stays, the cursor does not move.
+        fail_execution(pack, execution_id, str(stop))
+        return {"execution_id": execution_id, "cancelled": str(stop)}
     except BaseException as exc:
         handle_failure(pack, execution_id, exc)
         raise
@@ -375,6 +383,8 @@ def _incremental(pack: ShoptetPack, shop: Shop, spec: IncrementalSpec, execution
         deleted.clear()
         if job is not None:
             job.progress(done, total(), spec.unit)
+            if job.cancelled:
+                raise Cancelled(f"cancelled after {done} {spec.unit}")
 
     fetched = fetch_each(lambda key: spec.get_detail(client, key), keys(), concurrency=pack.detail_concurrency)
     with contextlib.closing(fetched):  # an error while writing stops the fetching threads too
@@ -399,6 +409,11 @@ def _incremental(pack: ShoptetPack, shop: Shop, spec: IncrementalSpec, execution
     if failed_times and new_cursor is not None:
         new_cursor = min(new_cursor, min(failed_times))
     moved = new_cursor is not None and (cursor is None or new_cursor > cursor)
+    if moved and getattr(listing, "possibly_incomplete", False):
+        # The list kept shifting under us (records left the window while it was paged): some may have been
+        # missed, so this window did not succeed as a whole and the next run reads it again.
+        log.warning("shop %s %s: the list changed while it was read; cursor not moved", shop.name, spec.pipeline)
+        moved = False
     with pack.app.driver.begin() as conn:
         if moved and new_cursor is not None:
             store.set_cursor(conn, shop.id, spec.cursor_key, new_cursor.isoformat())

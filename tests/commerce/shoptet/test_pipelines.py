@@ -501,3 +501,23 @@ def test_an_add_on_shop_keeps_its_access_token_encrypted_in_the_shop_for_every_w
         assert first.status is ExecutionStatus.COMPLETED
         assert stored["token"] and stored["expires_at"] > time.time()
         assert len(rig.sim.tokens._issued) == 1  # the second "worker" reused the stored token
+
+
+def test_a_cancelled_run_stops_between_chunks_and_keeps_the_cursor(tmp_path: Path) -> None:
+    # ~2.5 s of detail requests; a worker sees a cancel request within a second.
+    with running_shop(f"sqlite:///{tmp_path / 'c.db'}", tmp_path, latency=0.05) as rig:
+        job_id = pipelines.run_pipeline(rig.app, rig.shop.id, "orders.fetch_new")
+        worker = threading.Thread(target=rig.work)
+        worker.start()
+        deadline = time.monotonic() + 10
+        while rig.execution_of_job(job_id).status is not ExecutionStatus.RUNNING:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert rig.app.cancel(job_id) == "requested"
+        worker.join(timeout=30)
+
+        execution = rig.execution_of_job(job_id)
+        assert execution.status is ExecutionStatus.ERROR and (execution.error or "").startswith("cancelled after")
+        assert 0 < execution.counts.read < SHOP["orders"]
+        assert rig.app.get_job(job_id).state is JobState.CANCELLED
+        assert rig.cursor() is None
