@@ -25,6 +25,7 @@ from conveyor.engine.task import Task
 from conveyor.errors import (
     ConfigurationError,
     ConveyorError,
+    Discard,
     InvalidStateError,
     JobNotFoundError,
     KeyTemplateError,
@@ -44,6 +45,7 @@ __all__ = [
     "ConfigurationError",
     "Conveyor",
     "ConveyorError",
+    "Discard",
     "InvalidStateError",
     "JobContext",
     "JobError",

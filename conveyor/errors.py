@@ -69,6 +69,13 @@ class KeyTemplateError(ConveyorError):
     """A lock or unique key template names an argument the job does not have."""
 
 
+class Discard(Exception):
+    """Raise from a task to fail its job for good now, without the attempts it has left: for errors a retry
+    cannot fix (rejected credentials, a record that will never parse). The job is ``discarded`` with this
+    message — under the class name of the exception it was raised ``from``, if any — and shows in the
+    failed store like any other failure (River's ``JobCancel``, Oban's ``{:discard, reason}``)."""
+
+
 class Snooze(Exception):
     """Raise from a task to run it again after ``seconds`` without spending an attempt
     (e.g. the remote answered 429 with Retry-After)."""

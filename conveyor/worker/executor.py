@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor.engine import clock
 from conveyor.engine.job import FetchedJob
-from conveyor.errors import Snooze, UnknownTaskError
+from conveyor.errors import Discard, Snooze, UnknownTaskError
 from conveyor.store.base import Failure
 from conveyor.worker.context import JobContext, _current
 from conveyor.worker.options import WorkerOptions
@@ -354,6 +354,9 @@ class Executor:
             except Snooze as snooze:
                 self._mark_pending()
                 self._snoozed.append((job.id, clock.now() + snooze.seconds))
+            except Discard as exc:
+                name = type(exc.__cause__).__name__ if exc.__cause__ is not None else "Discard"
+                self._record_failure(job, task, f"{name}: {exc}", traceback.format_exc(), discard=True)
             except BaseException as exc:  # a task's SystemExit must not kill the runner thread
                 self._record_failure(job, task, f"{type(exc).__name__}: {exc}", traceback.format_exc())
             else:

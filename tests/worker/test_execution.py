@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conveyor import Conveyor, RetryPolicy, current_job
+from conveyor import Conveyor, Discard, RetryPolicy, current_job
 from conveyor.engine.states import JobState
 
 FAST = RetryPolicy(delay=0.05, multiplier=1.0, jitter=0)
@@ -213,3 +213,18 @@ def test_tries_sets_attempts_for_tasks_that_do_not_declare_them(app: Conveyor) -
     assert app.work(["default"], processes=0, stop_when_empty=True, sleep=0.05, tries=1) == 0
     assert app.get_job(a).state == JobState.DISCARDED and app.get_job(a).attempt == 1
     assert app.get_job(b).state == JobState.DISCARDED
+
+
+def test_discard_fails_a_job_for_good_without_using_its_attempts(app: Conveyor) -> None:
+    @app.task(name="bad_token", max_attempts=5)
+    def bad_token() -> None:
+        try:
+            raise PermissionError("401 invalid-token")
+        except PermissionError as exc:
+            raise Discard("authentication failed for shop acme") from exc
+
+    job_id = app.enqueue("bad_token")
+    assert app.work(["default"], processes=0, stop_when_empty=True, sleep=0.05) == 0
+    job = app.get_job(job_id)
+    assert job.state == "discarded" and job.attempt == 1
+    assert job.errors[-1].error == "PermissionError: authentication failed for shop acme"

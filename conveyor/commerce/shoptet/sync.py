@@ -20,9 +20,9 @@ How an incremental run (``orders.fetch_new``, ``products.import_master``) works,
 
 A malformed record is reported in the execution (its code and the reason) and the rest is imported. A 429
 that outlasts the client's short wait becomes :class:`~conveyor.Snooze` (waiting costs no attempt); a
-rejected token ends the execution as ``error`` and the job is cancelled instead of retried (retrying cannot
-fix a token). Any other failure ends the execution as ``error`` and raises, so Conveyor retries that shop's
-job only.
+rejected token ends the execution as ``error`` and the job is discarded (``conveyor.Discard``) instead of
+retried (retrying cannot fix a token). Any other failure ends the execution as ``error`` and raises, so
+Conveyor retries that shop's job only.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, select
 
-from conveyor import ConveyorError, InvalidStateError, JobContext, Snooze, current_job
+from conveyor import ConveyorError, Discard, InvalidStateError, JobContext, Snooze, current_job
 from conveyor.commerce import store
 from conveyor.commerce.shoptet.client import ShoptetClient
 from conveyor.commerce.shoptet.errors import AuthenticationError, MalformedResponse, NotFound, RateLimited
@@ -167,16 +167,6 @@ def fail_execution(pack: ShoptetPack, execution_id: int, error: str) -> None:
         log.warning("execution %s: could not record the error %r: %s", execution_id, error, exc)
 
 
-def stop_without_retry(pack: ShoptetPack) -> None:
-    """Make the running job end as ``cancelled`` when it raises, instead of being retried.
-
-    Conveyor has no "do not retry" exception; cancelling the running job is its way (River's ``JobCancel``,
-    Oban's ``{:cancel, reason}``): the attempt's error is still recorded on the job."""
-    job = running_job()
-    if job is not None:
-        pack.app.cancel(job.id)
-
-
 def handle_failure(pack: ShoptetPack, execution_id: int, exc: BaseException) -> None:
     """What every pipeline does with an error it cannot handle itself, before re-raising it.
 
@@ -191,8 +181,7 @@ def handle_failure(pack: ShoptetPack, execution_id: int, exc: BaseException) -> 
         raise Snooze(wait) from exc
     if isinstance(exc, AuthenticationError):
         fail_execution(pack, execution_id, str(exc))
-        stop_without_retry(pack)
-        return
+        raise Discard(str(exc)) from exc  # retrying cannot fix a token: failed for good, one attempt
     fail_execution(pack, execution_id, f"{type(exc).__name__}: {exc}")
 
 

@@ -345,7 +345,7 @@ def test_a_wrong_token_ends_the_execution_after_one_request_and_is_not_retried(s
     assert execution.status is ExecutionStatus.ERROR
     assert execution.error is not None and execution.error.startswith("authentication failed for shop acme")
     job = sqlite_rig.app.get_job(job_id)
-    assert job.state is JobState.CANCELLED and job.attempt == 1  # ended, not retried
+    assert job.state is JobState.DISCARDED and job.attempt == 1  # failed for good, not retried
     assert "authentication failed for shop acme" in (job.last_error.error if job.last_error else "")
     assert sqlite_rig.sim.stats["requests"] - requests_before == 1
     assert sqlite_rig.responses(401) == 1
