@@ -37,6 +37,7 @@ from conveyor.errors import (
     Snooze,
     UnknownTaskError,
 )
+from conveyor.store.migrate import MigrationHistory
 from conveyor.worker.context import JobContext, current_job
 from conveyor.worker.options import WorkerOptions
 
@@ -56,6 +57,7 @@ __all__ = [
     "KeyTemplateError",
     "LockLost",
     "LockNotAcquired",
+    "MigrationHistory",
     "PayloadTooLargeError",
     "RetryPolicy",
     "SchemaOutdatedError",

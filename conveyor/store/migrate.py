@@ -1,11 +1,15 @@
 """Run Alembic migrations programmatically and check that a database is current.
 
-``conveyor db upgrade`` calls :func:`upgrade`; workers call :func:`check_current` and refuse to start on an
-outdated schema instead of failing later with an obscure SQL error.
+A :class:`MigrationHistory` is one Alembic script directory with its own version table: the engine has one
+(``conveyor db upgrade`` runs it), and a pack built on Conveyor keeps its tables in another next to it
+(``app.add_schema``), so each can be upgraded on its own in the same database. Workers call
+:meth:`MigrationHistory.check_current` and refuse to start on an outdated schema instead of failing later
+with an obscure SQL error.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic.command import downgrade as _downgrade
@@ -17,50 +21,74 @@ from sqlalchemy.engine import Engine
 
 from conveyor.errors import SchemaOutdatedError
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-VERSION_TABLE = "conveyor_alembic_version"
 
+@dataclass(frozen=True)
+class MigrationHistory:
+    """One independent history of migrations. ``subject`` and ``nothing`` word the errors ("the commerce
+    tables are", "no commerce tables"); ``hint`` says what to run."""
 
-def _config() -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    return cfg
+    script_location: Path
+    version_table: str
+    subject: str
+    nothing: str
+    hint: str
 
+    def _config(self) -> Config:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(self.script_location))
+        return cfg
 
-def head_revisions() -> set[str]:
-    """The revisions this version of Conveyor expects."""
-    return set(ScriptDirectory.from_config(_config()).get_heads())
+    def head_revisions(self) -> set[str]:
+        """The revisions this version of the code expects."""
+        return set(ScriptDirectory.from_config(self._config()).get_heads())
 
+    def current_revisions(self, engine: Engine) -> set[str]:
+        """The revisions the database is at (empty for a database without these tables)."""
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"version_table": self.version_table})
+            return set(ctx.get_current_heads())
 
-def current_revisions(engine: Engine) -> set[str]:
-    """The revisions the database is at (empty for a fresh database)."""
-    with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        return set(ctx.get_current_heads())
+    def upgrade(self, engine: Engine, revision: str = "heads") -> None:
+        """Create or upgrade the tables up to ``revision`` (default: the newest), in one transaction."""
+        cfg = self._config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            _upgrade(cfg, revision)
 
+    def downgrade(self, engine: Engine, revision: str) -> None:
+        """Take the tables back to ``revision`` (``base`` drops every table of this history and its data)."""
+        cfg = self._config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            _downgrade(cfg, revision)
 
-def upgrade(engine: Engine, revision: str = "heads") -> None:
-    """Bring the database schema up to ``revision`` (default: the newest)."""
-    cfg = _config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        _upgrade(cfg, revision)
-
-
-def downgrade(engine: Engine, revision: str) -> None:
-    """Take the schema back to ``revision`` (``base`` removes every Conveyor table)."""
-    cfg = _config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        _downgrade(cfg, revision)
-
-
-def check_current(engine: Engine) -> None:
-    """Raise :class:`SchemaOutdatedError` unless the database is at the expected revisions."""
-    current, head = current_revisions(engine), head_revisions()
-    if current != head:
-        at = ", ".join(sorted(current)) or "no Conveyor tables"
+    def check_current(self, engine: Engine) -> None:
+        """Raise :class:`SchemaOutdatedError` unless the database is at the expected revisions."""
+        current, head = self.current_revisions(engine), self.head_revisions()
+        if current == head:
+            return
+        known = {rev.revision for rev in ScriptDirectory.from_config(self._config()).walk_revisions()}
+        if current - known:
+            raise SchemaOutdatedError(
+                f"{self.subject} newer than this Conveyor (at {', '.join(sorted(current))}, unknown here; "
+                f"this Conveyor knows up to {', '.join(sorted(head))}): upgrade Conveyor"
+            )
+        at = ", ".join(sorted(current)) or self.nothing
         raise SchemaOutdatedError(
-            f"the database schema is out of date (at {at}; this Conveyor needs {', '.join(sorted(head))}): "
-            "run `conveyor db upgrade`"
+            f"{self.subject} out of date (at {at}; this Conveyor needs {', '.join(sorted(head))}): {self.hint}"
         )
+
+
+VERSION_TABLE = "conveyor_alembic_version"
+ENGINE = MigrationHistory(
+    script_location=Path(__file__).parent / "migrations",
+    version_table=VERSION_TABLE,
+    subject="the database schema is",
+    nothing="no Conveyor tables",
+    hint="run `conveyor db upgrade`",
+)
+head_revisions = ENGINE.head_revisions
+current_revisions = ENGINE.current_revisions
+upgrade = ENGINE.upgrade
+downgrade = ENGINE.downgrade
+check_current = ENGINE.check_current
