@@ -5,8 +5,12 @@ Everything tunable lives here so that a deployment can be configured without cod
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from conveyor.engine.redact import DEFAULT_REDACT_KEYS
 
 DEFAULT_DATABASE_URL = "sqlite:///conveyor.db"
 
@@ -31,8 +35,10 @@ class Settings(BaseSettings):
     #: them: enqueued jobs vanish, finished jobs run again. Never corrupts anything. Default: durable.
     postgres_synchronous_commit: bool = True
     #: Job argument keys whose values are shown as "[redacted]" in the API, dashboard, CLI and logs
-    #: (case-insensitive; a key matches when it contains one of these, so ``access_token`` matches ``token``).
-    redact_keys: list[str] = Field(default_factory=lambda: ["password", "token", "secret", "api_key"])
+    #: (case- and separator-insensitive; a key matches when it contains one of these, so ``access_token``
+    #: matches ``token`` and ``apiKey`` matches ``api_key``).
+    #: Default: password, passwd, token, secret, api_key, authorization, private_key, credential.
+    redact_keys: list[str] = Field(default_factory=lambda: list(DEFAULT_REDACT_KEYS))
     #: Bearer token for the web API/dashboard (``CONVEYOR_WEB_TOKEN``). Required to bind beyond loopback
     #: unless basic-auth credentials are set.
     web_token: str | None = None
@@ -41,3 +47,18 @@ class Settings(BaseSettings):
     web_password: str | None = None
     #: Largest request body the web API accepts, in bytes.
     web_max_body_bytes: int = Field(default=1_048_576, gt=0)
+    #: Host names (the ``Host`` header) the web server answers to, comma-separated
+    #: (``CONVEYOR_WEB_ALLOWED_HOSTS=conveyor.internal,*.ops.example``); loopback names and the address a
+    #: request arrived on are always allowed. ``*`` allows any (only behind a proxy that checks it).
+    web_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Failed sign-ins (or bad credentials) from one client address before it must wait; each further
+    #: failure doubles the wait, up to ``web_login_lockout_seconds``.
+    web_login_attempts: int = Field(default=5, ge=1)
+    web_login_lockout_seconds: float = Field(default=300.0, gt=0)
+
+    @field_validator("web_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
