@@ -8,7 +8,7 @@ They derive from :class:`conveyor.ConveyorError`, so the CLI reports them as one
 ``RecordError``            one record (order, product, customer) is malformed; ``code`` and ``reason``
                            say which and why. Bulk imports collect these and import the rest.
 ``ShopNotFoundError``      no shop with that id or name (likewise ``ExecutionNotFoundError``,
-                           ``SnapshotFileNotFoundError``)
+                           ``SnapshotFileNotFoundError``, ``ParkedRecordNotFoundError``)
 ``InvalidStateError``      (from ``conveyor``) an execution or snapshot file is not in a state that
                            allows the requested change, e.g. finishing an execution twice
 =========================  ==========================================================================
@@ -64,3 +64,11 @@ class SnapshotFileNotFoundError(ConveyorError):
     def __init__(self, file_id: int) -> None:
         self.file_id = file_id
         super().__init__(f"snapshot file {file_id} not found")
+
+
+class ParkedRecordNotFoundError(ConveyorError):
+    """No parked (or failing, or dismissed) record with that id: it never was, or it imported since."""
+
+    def __init__(self, record_id: int) -> None:
+        self.record_id = record_id
+        super().__init__(f"parked record {record_id} not found (it may have imported since)")

@@ -39,6 +39,8 @@ Index design (what reads each one):
   ``ix_commerce_executions_active`` – partial: what is queued or running now.
 * ``ux_commerce_webhook_events_delivery`` – a repeated delivery of one event is recorded once (Shoptet
   sends no event id; (shop, event, instance, eventCreated) is the identity).
+* ``ux_commerce_parked_records_code`` – one row per failing record (shop, kind, code), found by the
+  pipeline after each run; ``ix_commerce_parked_records_due`` – the parked records due for a retry.
 """
 
 from __future__ import annotations
@@ -307,6 +309,9 @@ webhook_events = Table(
     Column("instance", String(255), nullable=False),  # e.g. the order code
     Column("event_created", Float, nullable=False),
     Column("received_at", Float, nullable=False),
+    # How many notifications with this identity arrived. Shoptet's eventCreated has 1 s resolution, so two
+    # real updates of one order in the same second look like a redelivery: each still causes a fetch.
+    Column("deliveries", Integer, nullable=False, server_default=text("1")),
     sqlite_autoincrement=True,
 )
 Index(
@@ -339,3 +344,33 @@ snapshot_files = Table(
 Index("ix_commerce_snapshot_files_kind", snapshot_files.c.shop_id, snapshot_files.c.kind, snapshot_files.c.id)
 # A job's file is recorded once, whoever downloads it (NULL job ids never conflict).
 Index("ux_commerce_snapshot_files_job", snapshot_files.c.shop_id, snapshot_files.c.remote_job_id, unique=True)
+
+#: Records a pipeline could not import: counted while they fail run after run (``failing``), then parked
+#: (``parked``: they no longer hold the cursor and are retried on their own back-off) until they import or an
+#: operator dismisses them (``dismissed``). Platform-neutral: ``kind`` is order/product/customer.
+parked_records = Table(
+    "commerce_parked_records",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("shop_id", BigInteger, ForeignKey("commerce_shops.id"), nullable=False),
+    Column("kind", String(32), nullable=False),  # order, product, customer
+    Column("code", String(CODE_LENGTH), nullable=False),
+    Column("status", String(16), nullable=False),  # failing, parked, dismissed (see store/parked.py)
+    Column("failures", Integer, nullable=False),  # runs in a row that failed it
+    Column("last_error", Text, nullable=False),
+    Column("change_time", String(40)),  # the platform's change time as listed, when known
+    Column("first_failed_at", Float, nullable=False),
+    Column("last_failed_at", Float, nullable=False),
+    Column("parked_at", Float),
+    Column("next_retry_at", Float),
+    Column("retries", Integer, nullable=False, server_default=text("0")),
+    sqlite_autoincrement=True,
+)
+Index(
+    "ux_commerce_parked_records_code",
+    parked_records.c.shop_id,
+    parked_records.c.kind,
+    parked_records.c.code,
+    unique=True,
+)
+Index("ix_commerce_parked_records_due", parked_records.c.status, parked_records.c.next_retry_at)

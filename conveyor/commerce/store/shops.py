@@ -22,6 +22,7 @@ from conveyor.commerce.store.schema import (
     execution_errors,
     order_items,
     orders,
+    parked_records,
     pipeline_executions,
     products,
     shops,
@@ -193,8 +194,17 @@ def delete_shop(conn: Connection, shop_id: int) -> bool:
     # Dependants first: PostgreSQL enforces the foreign keys, and SQLite has no cascades turned on.
     conn.execute(order_items.delete().where(order_items.c.order_id.in_(shop_orders)))
     conn.execute(execution_errors.delete().where(execution_errors.c.execution_id.in_(executions)))
-    for table in (orders, customers, variants, products, sync_cursors, snapshot_files, webhook_events):
+    for table in (orders, customers, variants, products, sync_cursors, snapshot_files, webhook_events, parked_records):
         conn.execute(table.delete().where(table.c.shop_id == shop_id))
     conn.execute(pipeline_executions.delete().where(pipeline_executions.c.shop_id == shop_id))
     conn.execute(shops.delete().where(shops.c.id == shop_id))
     return True
+
+
+def set_shop_base_url(conn: Connection, shop_id: int, base_url: str) -> Shop:
+    """Point the shop at another API URL, keeping everything synced from it (e.g. a simulator that moved
+    ports); :class:`ShopNotFoundError` if there is no such shop."""
+    done = conn.execute(shops.update().where(shops.c.id == shop_id).values(base_url=base_url, updated_at=now()))
+    if done.rowcount != 1:
+        raise ShopNotFoundError(shop_id)
+    return get_shop(conn, shop_id)

@@ -4,7 +4,9 @@
   pipeline that reads it decides its format. Set it in the same transaction as the data it covers, and a
   crash never skips records.
 * A **webhook event** is recorded once per (shop, event, instance, eventCreated) — the identity Shoptet's
-  notifications have, as they carry no event id — so a repeated delivery is detected by one INSERT.
+  notifications have, as they carry no event id — so a repeated delivery is detected by one INSERT. As
+  ``eventCreated`` has 1 s resolution, a "repeat" may also be a second real event in the same second: its
+  ``deliveries`` count goes up (:func:`count_repeat_delivery`) and the caller still acts on it.
 * A **snapshot file** is recorded when downloaded (path, sha256, size); its status says whether it was
   imported. A failed import is retried from the same file, without downloading it again.
 """
@@ -78,6 +80,21 @@ def record_webhook_event(
     # ON CONFLICT DO NOTHING returns no row for a duplicate, and never aborts the caller's transaction.
     new_id = conn.execute(stmt.on_conflict_do_nothing().returning(webhook_events.c.id)).scalar_one_or_none()
     return None if new_id is None else int(new_id)
+
+
+def count_repeat_delivery(
+    conn: Connection, shop_id: int, event: str, instance: str, event_created: str | datetime | float
+) -> int:
+    """Count one more notification with this identity (already recorded); returns the deliveries so far."""
+    w = webhook_events
+    match = (
+        (w.c.shop_id == shop_id)
+        & (w.c.event == event)
+        & (w.c.instance == instance)
+        & (w.c.event_created == _epoch(event_created))
+    )
+    conn.execute(w.update().where(match).values(deliveries=w.c.deliveries + 1))
+    return int(conn.execute(select(w.c.deliveries).where(match)).scalar_one_or_none() or 0)
 
 
 def prune_webhook_events(conn: Connection, received_before: float) -> int:
