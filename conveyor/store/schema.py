@@ -90,6 +90,28 @@ Index(
     postgresql_where=text("state IN ('completed', 'discarded', 'cancelled')"),
     sqlite_where=text("state IN ('completed', 'discarded', 'cancelled')"),
 )
+# coordination (migration 0003). The unique key is enforced only in the states the job lists itself.
+Index(
+    "ux_conveyor_jobs_unique",
+    jobs.c.unique_key,
+    unique=True,
+    postgresql_where=text("unique_key IS NOT NULL AND strpos(unique_states, ',' || state || ',') > 0"),
+    sqlite_where=text("unique_key IS NOT NULL AND instr(unique_states, ',' || state || ',') > 0"),
+)
+Index(
+    "ix_conveyor_jobs_batch",
+    jobs.c.batch_id,
+    jobs.c.state,
+    postgresql_where=text("batch_id IS NOT NULL"),
+    sqlite_where=text("batch_id IS NOT NULL"),
+)
+Index(
+    "ix_conveyor_jobs_lock_executing",
+    jobs.c.lock_key,
+    unique=True,
+    postgresql_where=text("lock_key IS NOT NULL AND state = 'executing'"),
+    sqlite_where=text("lock_key IS NOT NULL AND state = 'executing'"),
+)
 
 job_errors = Table(
     "conveyor_job_errors",
@@ -100,6 +122,7 @@ job_errors = Table(
     Column("at", Float, nullable=False),
     Column("error", Text, nullable=False),
     Column("traceback", Text),
+    sqlite_autoincrement=True,
 )
 
 queues = Table(
@@ -162,3 +185,4 @@ batches = Table(
     Column("finished_at", Float),
     sqlite_autoincrement=True,
 )
+Index("ix_conveyor_batches_created", batches.c.created_at)
