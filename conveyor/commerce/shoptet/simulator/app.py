@@ -23,6 +23,14 @@ Where the spec is silent the simulator makes a choice and says so here:
 * Writes (webhook registration, deletion, key renewal) hold a per-URL lock while they run: a duplicate in
   flight gets 423 ``request-locked``.
 * Unknown ``include`` values are ignored; ``include=variants`` is accepted for products (variants always come).
+  Products render ``images``, ``variantParameters``, ``allCategories``, ``flags``, ``perStockAmounts``,
+  ``descriptiveParameters`` and ``perPricelistPrices`` (two price lists: 1 retail, 2 wholesale at 12 % off).
+* Orders may carry ``discount-coupon`` and ``volume-discount`` lines: one line each, ``code`` null, negative
+  ``itemPrice``/``unitPrice`` with ``amount`` 1, included in the order's totals.
+* A request weighs ``drops_per_request`` plus one drop per ``bytes_per_drop`` bytes of its response body in the
+  leaky bucket (Shoptet weighs by "complexity" after running the request, without publishing the weights).
+* A snapshot job that errors (``job_error_rate``, or a real failure writing its file) looks ``running`` until
+  ``job_time_limit`` after its creation (Shoptet: 3 hours), then ``failed``, and no ``job:finished`` is sent.
 
 Endpoints outside Shoptet's API live under ``/_sim/``: ``POST /_sim/advance`` and ``GET /_sim/stats``.
 """
@@ -117,7 +125,17 @@ _ORDER_INCLUDES = frozenset(
         "productFlags",
     }
 )
-_PRODUCT_INCLUDES = frozenset({"images", "variantParameters", "allCategories", "flags", "perStockAmounts"})
+_PRODUCT_INCLUDES = frozenset(
+    {
+        "images",
+        "variantParameters",
+        "allCategories",
+        "flags",
+        "perStockAmounts",
+        "descriptiveParameters",
+        "perPricelistPrices",
+    }
+)
 # Required fields a "missing-field" malformed record loses, per kind, picked by index.
 _DROPPABLE = {
     "orders": ("items", "price", "creationTime", "status"),
@@ -140,11 +158,14 @@ class SimulatorConfig:
 
     Limits: ``concurrency`` requests in flight per token; a bucket of ``bucket_capacity`` drops per token
     (per OAuth token for add-on access tokens) leaking ``bucket_leak`` drops/s, each request adding
-    ``drops_per_request``. Faults: ``latency`` added to every API request (the connection stays open, so it
+    ``drops_per_request`` plus one per ``bytes_per_drop`` bytes of its response (a 50-order page weighs ~3 drops,
+    1,000 products ~40). Faults: ``latency`` added to every API request (the connection stays open, so it
     counts against ``concurrency``), ``error_rate`` of requests answered 500/503, ``malformed_rate`` of records
     served as invalid JSON or without a required field (the same records for the same seed). Jobs: snapshots
     take at least ``job_delay``; an unfinished job polled more than ``job_max_polls`` times answers 403; results
-    stay ``result_ttl`` (in ``result_dir``, default a temporary directory removed at shutdown).
+    stay ``result_ttl`` (in ``result_dir``, default a temporary directory removed at shutdown). A share
+    ``job_error_rate`` of jobs errors: such a job stays ``running`` until ``job_time_limit`` after its creation,
+    then reads ``failed``, and never sends ``job:finished`` (as Shoptet's errored jobs do).
     """
 
     seed: int = 1
@@ -162,11 +183,14 @@ class SimulatorConfig:
     bucket_capacity: int = 200
     bucket_leak: float = 10.0
     drops_per_request: int = 1
+    bytes_per_drop: int = 16_384
     latency: float = 0.0
     error_rate: float = 0.0
     malformed_rate: float = 0.0
     job_delay: float = 2.0
     job_max_polls: int = 10
+    job_error_rate: float = 0.0
+    job_time_limit: float = 3 * 3_600.0
     job_workers: int = 2
     result_ttl: float = 24 * 3_600.0
     result_dir: str | None = None
@@ -182,13 +206,20 @@ class SimulatorConfig:
         for name in ("orders", "customers", "drops_per_request", "job_max_polls"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must not be negative")
-        for name in ("products", "concurrency", "bucket_capacity", "max_access_tokens", "job_workers"):
+        for name in (
+            "products",
+            "concurrency",
+            "bucket_capacity",
+            "bytes_per_drop",
+            "max_access_tokens",
+            "job_workers",
+        ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1")
-        for name in ("error_rate", "malformed_rate"):
+        for name in ("error_rate", "malformed_rate", "job_error_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name} must be between 0 and 1, got {getattr(self, name)}")
-        for name in ("latency", "job_delay", "webhook_retry_delay"):
+        for name in ("latency", "job_delay", "webhook_retry_delay", "job_time_limit"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must not be negative")
         if self.bucket_leak <= 0:
@@ -535,23 +566,34 @@ class Job:
     log: str | None = None
     polls: int = 0
     lines: int = 0
+    doomed: bool = False  # picked by job_error_rate: this job will error
+    fails_at: float | None = None  # set when the job errored: when it turns "failed" (creation + time limit)
+
+    def status_at(self, now: float) -> str:
+        """The status a client sees now: an errored job reads ``running`` until its time limit, then ``failed``."""
+        if self.fails_at is not None:
+            return "failed" if now >= self.fails_at else "running"
+        return self.status
 
     def valid_until(self, ttl: float) -> float | None:
         return self.completed + ttl if self.completed is not None and self.result_name is not None else None
 
     def as_json(self, ttl: float, now: float) -> dict[str, Any]:
         until = self.valid_until(ttl)
-        status = "expired" if until is not None and until <= now else self.status
+        status = "expired" if until is not None and until <= now else self.status_at(now)
+        completed, duration = self.completed, self.duration
+        if self.fails_at is not None and status == "failed":
+            completed, duration = self.fails_at, self.fails_at - self.created
         return {
             "jobId": self.job_id,
             "endpoint": self.endpoint,
             "creationTime": format_time(self.created),
-            "completionTime": format_time(self.completed) if self.completed is not None else None,
-            "duration": f"{self.duration:.3f}" if self.duration is not None else None,
+            "completionTime": format_time(completed) if completed is not None else None,
+            "duration": f"{duration:.3f}" if duration is not None else None,
             "status": status,
             "resultUrl": f"{self.base_url}api-results/{self.result_name}" if self.result_name else None,
             "validUntil": format_time(until) if until is not None else None,
-            "log": self.log,
+            "log": self.log if status != "running" else None,
         }
 
     def summary(self, ttl: float, now: float) -> dict[str, Any]:
@@ -694,6 +736,7 @@ class Simulator:
         self._forget_expired_results()
         job_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(7))
         job = Job(job_id, endpoint, kind, params, base_url, self.clock())
+        job.doomed = self.config.job_error_rate > 0 and self._fault_rng.random() < self.config.job_error_rate
         with self.lock:
             self.jobs[job_id] = job
         if self._executor is None:
@@ -718,7 +761,7 @@ class Simulator:
             job.status = "expired"
 
     def _run_job(self, job: Job) -> None:
-        """pending → running → completed; the file is written (streamed) while running."""
+        """pending → running → completed (or errored: see ``Job.status_at``); the file is streamed while running."""
         begin = time.monotonic()
         delay = self.config.job_delay
         if self._stopping.wait(delay * 0.3):
@@ -728,11 +771,17 @@ class Simulator:
         name = f"{job.job_id}-{suffix}.json"
         path = self.result_dir / name
         try:
+            if job.doomed:
+                raise RuntimeError("the export failed (injected by job_error_rate)")
             job.lines = self._write_snapshot(job, path)
-        except Exception as exc:  # a failed job is reported through its status, like Shoptet's
-            log.exception("snapshot job %s failed", job.job_id)
-            job.status = "failed"
+        except Exception as exc:
+            # Shoptet marks an errored job failed 3 hours after its creation and sends no job:finished for it.
+            if not job.doomed:
+                log.exception("snapshot job %s errored", job.job_id)
             job.log = f"{type(exc).__name__}: {exc}"
+            job.fails_at = job.created + self.config.job_time_limit
+            self.stats["jobs_errored"] += 1
+            return
         else:
             if self._stopping.wait(max(0.0, delay - (time.monotonic() - begin))):
                 return
@@ -778,7 +827,8 @@ class Simulator:
 
     def snapshot_stats(self) -> dict[str, Any]:
         with self.lock:
-            jobs = Counter(job.status for job in self.jobs.values())
+            now = self.clock()
+            jobs = Counter(job.status_at(now) for job in self.jobs.values())
             webhooks = len(self.webhooks)
         return {
             "uptime": round(self.clock() - self.started, 3),
@@ -934,7 +984,9 @@ async def _gated(sim: Simulator, request: Request, call_next: Callable[[Request]
         finally:
             if lock_key is not None:
                 sim.write_locks.release(lock_key)
-        sim.buckets.add(bucket_key, drops)  # Shoptet weighs a request after running it
+        # Shoptet weighs a request after running it, by its "complexity": here, the size of what it returned.
+        size = int(response.headers.get("content-length") or 0)
+        sim.buckets.add(bucket_key, drops + size // sim.config.bytes_per_drop)
         response.headers["X-RateLimit-Bucket-Filling"] = sim.buckets.filling(bucket_key)
         return response
     finally:
@@ -1307,7 +1359,7 @@ def _jobs_routes(app: FastAPI, sim: Simulator) -> None:
         job = sim.jobs.get(job_id)
         if job is None:
             raise ApiError(404, "job-not-found", f'Job with ID "{job_id}" not found.', job_id)
-        if job.status in ("pending", "running"):
+        if job.status_at(sim.clock()) in ("pending", "running"):
             job.polls += 1
             if job.polls > sim.config.job_max_polls:
                 raise ApiError(

@@ -21,6 +21,7 @@ import unicodedata
 import uuid
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -48,6 +49,15 @@ EUR_RATE_CENTS = 2_432  # CZK per EUR × 100, the rate stamped on EUR orders ("2
 
 # Random-stream kinds: distinct integers so every entity and purpose draws from its own stream.
 _K_COLUMNS, _K_PRODUCT, _K_CUSTOMER, _K_ORDER, _K_MALFORMED, _K_ADVANCE, _K_GUID = range(1, 8)
+# Later additions get their own kinds, so adding them left every earlier stream (and so every order) unchanged.
+_K_DISCOUNT = 8
+
+#: Share of orders with a discount-coupon line, and of orders over ``VOLUME_DISCOUNT_FROM`` (hundredths, CZK)
+#: with a volume-discount line. Both lines have negative prices, as Shoptet's do.
+COUPON_SHARE = 0.15
+VOLUME_DISCOUNT_SHARE = 0.5
+VOLUME_DISCOUNT_FROM = 500_000
+COUPONS = (("JARO10", 10), ("VIP15", 15), ("VITEJTE", 0))  # (code, percent; 0: a fixed 100 CZK off)
 
 
 def _key(seed: int, kind: int, index: int) -> int:
@@ -760,6 +770,45 @@ class ShopData:
             if "productFlags" in include:
                 item["productFlags"] = []
             items.append(item)
+        goods = totals[0]
+        for kind, name, price, item_id in self._discounts(index, goods, convert, base_item_id):
+            vat_rate = items[0]["unitPrice"]["vatRate"]  # one line across rates, as Shoptet's API lists it
+            rate = int(vat_rate.split(".")[0])
+            base = -_without_vat(-price, rate)  # rounded like a positive price, then negated
+            totals[0] += price
+            totals[1] += base
+            negative = {
+                "withVat": money(price),
+                "withoutVat": money(base),
+                "vat": money(price - base),
+                "vatRate": vat_rate,
+            }
+            items.append(
+                {
+                    "productGuid": None,
+                    "code": None,  # Shoptet: discounts carry no code (the coupon's is in the name)
+                    "ean": None,
+                    "itemType": kind,
+                    "productType": None,
+                    "name": name,
+                    "variantName": None,
+                    "brand": None,
+                    "remark": None,
+                    "weight": "0.000",
+                    "additionalField": None,
+                    "amount": "1.000",
+                    "amountUnit": None,
+                    "priceRatio": "1.0000",
+                    "status": item_status,
+                    "itemPrice": negative,
+                    "unitPrice": negative,
+                    "purchasePrice": None,
+                    "recyclingFee": None,
+                    "itemId": item_id,
+                    "warrantyDescription": None,
+                    "amountCompleted": "1.000" if completed else "0.000",
+                }
+            )
         for kind, name, price, item_id in (
             ("shipping", shipping.name, convert(shipping.price), base_item_id + 14),
             ("billing", payment.name, convert(payment.price), base_item_id + 15),
@@ -841,6 +890,26 @@ class ShopData:
         if "paymentTransactions" in include:
             order["paymentTransactions"] = []
         return order
+
+    def _discounts(
+        self, index: int, goods: int, convert: Callable[[int], int], base_item_id: int
+    ) -> list[tuple[str, str, int, int]]:
+        """The order's discount lines as ``(itemType, name, negative price in hundredths, itemId)``.
+
+        Decided by their own hashes (not the order's stream), so orders without a discount are the same as
+        before discounts existed."""
+        lines: list[tuple[str, str, int, int]] = []
+        if unit_hash(self.seed, _K_DISCOUNT, index * 2) < COUPON_SHARE:
+            code, percent = COUPONS[int(unit_hash(self.seed, _K_DISCOUNT, index * 2 + 1) * len(COUPONS))]
+            off = goods * percent // 100 if percent else min(convert(10_000), goods // 2)
+            if off > 0:
+                lines.append(("discount-coupon", f"Slevový kupón {code}", -off, base_item_id + 12))
+        if (
+            goods >= convert(VOLUME_DISCOUNT_FROM)
+            and unit_hash(self.seed, _K_DISCOUNT + 16, index) < VOLUME_DISCOUNT_SHARE
+        ):
+            lines.append(("volume-discount", "Množstevní sleva 5 %", -(goods * 5 // 100), base_item_id + 13))
+        return lines
 
     def order_list_item(self, index: int) -> dict[str, Any]:
         """One ``data.orders[]`` entry of ``GET /api/orders``: the detail's summary fields."""
@@ -945,6 +1014,8 @@ class ShopData:
                         "lastAmountUpdate": format_time(self.product_changed[index]),
                     }
                 ]
+            if "perPricelistPrices" in include:
+                v["perPricelistPrices"] = [_pricelist_price(variant, pricelist) for pricelist in PRICELISTS]
             variants.append(v)
         item = self.product_list_item(index)
         category_name = _CATEGORIES[product.category][0]
@@ -974,6 +1045,8 @@ class ShopData:
             detail["images"] = [{**_image(product, created), "isMainImage": True, "gallery": "shop"}]
         if "flags" in include:
             detail["flags"] = []
+        if "descriptiveParameters" in include:
+            detail["descriptiveParameters"] = _descriptive_parameters(product)
         return detail
 
     def customer_list_item(self, index: int) -> dict[str, Any]:
@@ -1047,6 +1120,53 @@ def _order_price(with_vat: int, without_vat: int, eur: bool) -> dict[str, Any]:
         "withVat": money(with_vat),
         "exchangeRate": f"{EUR_RATE_CENTS // 100}.{EUR_RATE_CENTS % 100:02d}000000" if eur else "1.00000000",
     }
+
+
+#: The shop's price lists: (id, name, percent off the retail price). 1 is Shoptet's default price list.
+PRICELISTS = ((1, "Maloobchod", 0), (2, "Velkoobchod", 12))
+
+
+def _pricelist_price(variant: VariantRecord, pricelist: tuple[int, str, int]) -> dict[str, Any]:
+    """One ``perPricelistPrices[]`` entry of a variant (``include=perPricelistPrices``)."""
+    pricelist_id, _name, percent = pricelist
+    price = variant.price * (100 - percent) // 100
+    return {
+        "code": variant.code,
+        "currencyCode": "CZK",
+        "includingVat": True,
+        "vatRate": f"{variant.vat_rate}.00",
+        "price": {
+            "price": money(price),
+            "commonPrice": None,
+            "buyPrice": money(variant.purchase_price),
+            "priceRatio": "1.000",
+            "actionPrice": None,
+        },
+        "sales": {
+            "minPriceRatio": "0.000",
+            "freeShipping": False,
+            "freeBilling": False,
+            "loyaltyDiscount": pricelist_id == 1,
+            "volumeDiscount": pricelist_id == 1,
+            "quantityDiscount": True,
+            "discountCoupon": pricelist_id == 1,
+        },
+        "orderableAmount": {"minimumAmount": None if pricelist_id == 1 else "5.000", "maximumAmount": None},
+        "pricelistId": pricelist_id,
+    }
+
+
+def _descriptive_parameters(product: ProductRecord) -> list[dict[str, Any]]:
+    """The product's ``descriptiveParameters`` (``include=descriptiveParameters``): what the shop shows in the
+    product's "parameters" table."""
+    cat_name = _CATEGORIES[product.category][0]
+    params: list[dict[str, Any]] = [
+        {"name": "Kategorie", "value": cat_name, "description": None, "priority": 1},
+        {"name": "Záruka", "value": "24 měsíců", "description": "Zákonná záruka pro spotřebitele", "priority": 2},
+    ]
+    if product.brand is not None:
+        params.append({"name": "Výrobce", "value": product.brand[1], "description": None, "priority": 3})
+    return params
 
 
 def _category(index: int) -> dict[str, Any]:

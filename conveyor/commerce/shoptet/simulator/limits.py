@@ -6,9 +6,11 @@ Three independent rules, each answering before the request does any work:
   flight for the same token value is refused with 429 at once. The key is the raw token header value, not the
   authenticated identity, because nginx counts before the application looks at the token.
 * **Leaky bucket per API access** (capacity 200 drops, leaking 10 drops/s): Shoptet adds drops by the request's
-  "complexity" after it runs; the simulator adds a fixed number per request (``drops_per_request``, default 1),
-  because the real weights are not published. A request that finds the bucket full is refused with 429 and
-  ``Retry-After: <HTTP date>`` (a date, not seconds), and adds no drops. Every response carries
+  "complexity" after it runs. The real weights are not published; the simulator adds ``drops_per_request``
+  (default 1) plus one drop per ``bytes_per_drop`` (default 16 KiB) of the response body, so a page of 1,000
+  products weighs far more than a webhook listing, and a client that asks for big pages drains its bucket
+  sooner. Only the fixed part must fit for a request to be let in. A request that finds the bucket full is
+  refused with 429 and ``Retry-After: <HTTP date>`` (a date, not seconds), and adds no drops. Every response carries
   ``X-RateLimit-Bucket-Filling: <level>/<capacity>``.
 * **Write locks** (423): a write to a URL already being written is refused; a lock lives while the request runs,
   at most 5 s.
