@@ -83,12 +83,16 @@ Index(
     postgresql_where=text("state = 'executing'"),
     sqlite_where=text("state = 'executing'"),
 )
+#: The predicate of ``ix_conveyor_jobs_finished``. SQLite uses a partial index only when the query's WHERE
+#: repeats the index's predicate term for term (``state = 'completed'`` does not imply it there, as it does
+#: for PostgreSQL), so queries on finished jobs add this text verbatim.
+FINISHED_WHERE = "state IN ('completed', 'discarded', 'cancelled')"
 Index(
     "ix_conveyor_jobs_finished",
     jobs.c.state,
     jobs.c.finished_at,
-    postgresql_where=text("state IN ('completed', 'discarded', 'cancelled')"),
-    sqlite_where=text("state IN ('completed', 'discarded', 'cancelled')"),
+    postgresql_where=text(FINISHED_WHERE),
+    sqlite_where=text(FINISHED_WHERE),
 )
 # coordination (migration 0003). The unique key is enforced only in the states the job lists itself.
 Index(
