@@ -26,6 +26,7 @@ from conveyor.errors import (
     ConfigurationError,
     ConveyorError,
     Discard,
+    InvalidJobError,
     InvalidStateError,
     JobNotFoundError,
     KeyTemplateError,
@@ -35,8 +36,10 @@ from conveyor.errors import (
     SchemaOutdatedError,
     SerializationError,
     Snooze,
+    UnknownQueueError,
     UnknownTaskError,
 )
+from conveyor.store.base import QueueStats
 from conveyor.store.migrate import MigrationHistory
 from conveyor.worker.context import JobContext, current_job
 from conveyor.worker.options import WorkerOptions
@@ -47,6 +50,7 @@ __all__ = [
     "Conveyor",
     "ConveyorError",
     "Discard",
+    "InvalidJobError",
     "InvalidStateError",
     "JobContext",
     "JobError",
@@ -59,12 +63,14 @@ __all__ = [
     "LockNotAcquired",
     "MigrationHistory",
     "PayloadTooLargeError",
+    "QueueStats",
     "RetryPolicy",
     "SchemaOutdatedError",
     "SerializationError",
     "Snooze",
     "Task",
     "Unique",
+    "UnknownQueueError",
     "UnknownTaskError",
     "WorkerOptions",
     "clock",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -15,9 +16,15 @@ from conveyor.engine.job import InsertRow, JobRecord, JobSpec, encode_payload
 from conveyor.engine.retry import RetryPolicy
 from conveyor.engine.states import JobState
 from conveyor.engine.task import Task
-from conveyor.errors import ConfigurationError, SerializationError, UnknownTaskError
+from conveyor.errors import (
+    ConfigurationError,
+    InvalidJobError,
+    SerializationError,
+    UnknownQueueError,
+    UnknownTaskError,
+)
 from conveyor.store import open_driver
-from conveyor.store.base import Driver
+from conveyor.store.base import Driver, QueueStats
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -45,6 +52,44 @@ _SPEC_KEYS = {
     "delay",
     "scheduled_at",
 }
+#: Integer columns (priority, max_attempts) are 32-bit on every database.
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+_QUEUE_MAX, _TASK_MAX, _KEY_MAX = 128, 255, 255  # column widths
+
+
+def check_queue_name(name: object) -> str:
+    """A queue name a worker can serve (``work --queue a,b`` splits on commas): 1-128 characters, no comma,
+    whitespace or control character. Raises :class:`InvalidJobError` (one line) otherwise."""
+    if not isinstance(name, str):
+        raise InvalidJobError(f"a queue name must be a string, got {type(name).__name__}")
+    if not name or len(name) > _QUEUE_MAX:
+        raise InvalidJobError(f"queue name must be 1-{_QUEUE_MAX} characters (got {len(name)})")
+    if "," in name or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in name):
+        raise InvalidJobError(
+            f"queue name {name[:40]!r} cannot contain a comma, whitespace or a control character: "
+            "a worker's --queue could never name it"
+        )
+    return name
+
+
+def _check_text(value: object, what: str, max_len: int) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidJobError(f"{what} must be a non-empty string, got {value!r:.40}")
+    if len(value) > max_len:
+        raise InvalidJobError(f"{what} is {len(value)} characters, over the limit of {max_len}")
+    if "\x00" in value:
+        raise InvalidJobError(f"{what} {value[:40]!r} contains a NUL byte")
+    return value
+
+
+def _seconds(value: object, what: str, *, allow_negative: bool = False) -> float:
+    """A finite number of seconds (NaN and infinity would store a job that never runs)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidJobError(f"{what} must be a number of seconds, got {value!r:.40}")
+    f = float(value)
+    if not math.isfinite(f) or (f < 0 and not allow_negative):
+        raise InvalidJobError(f"{what} must be a finite number of seconds{'' if allow_negative else ' >= 0'}, got {f}")
+    return f
 
 
 class Conveyor:
@@ -68,6 +113,7 @@ class Conveyor:
         self._driver_pid = 0
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._good_queues: set[str] = set()  # queue names already checked (the bulk path checks each once)
 
     def __repr__(self) -> str:
         return f"<Conveyor {self.settings.database_url} tasks={len(self.tasks)}>"
@@ -182,6 +228,8 @@ class Conveyor:
         ``unique=Unique(key=..., period=..., states=...)``: enqueueing a duplicate returns the existing id.
         """
 
+        check_queue_name(queue)
+
         def register(f: Callable[P, R]) -> Task[P, R]:
             task_name = name or f.__name__
             if task_name in self.tasks:
@@ -211,23 +259,45 @@ class Conveyor:
             raise UnknownTaskError(name, list(self.tasks)) from None
 
     # ------------------------------------------------------------------ enqueue
+    def _check_task(self, task: object) -> None:
+        """A task name: registered here, or (an app with no tasks, a pure producer) any sane name."""
+        if not isinstance(task, str) or not task:
+            raise InvalidJobError("a job needs a task name")
+        if self.tasks and task not in self.tasks:
+            raise UnknownTaskError(task, list(self.tasks))
+        _check_text(task, "task name", _TASK_MAX)
+
     def _row(self, spec: JobSpec, now: float) -> InsertRow:
-        """Validate and serialise one job. Runs for every job of a bulk insert: keep it lean."""
+        """Validate and serialise one job. Runs for every job of a bulk insert: keep it lean (set lookups
+        and type checks; the slower checks run once per distinct queue or task name)."""
         task, queue = spec.task, spec.queue
-        if not task or not isinstance(task, str):
-            raise SerializationError("a job needs a task name")
-        if not queue or not isinstance(queue, str):
-            raise SerializationError(f"job of task {task!r} needs a queue name")
+        if task not in self.tasks:
+            self._check_task(task)
+        if queue not in self._good_queues:
+            check_queue_name(queue)
+            self._good_queues.add(queue)
         args, kwargs = encode_payload(task, spec.args, spec.kwargs, self.settings.max_payload_bytes)
         at = now if spec.scheduled_at is None else spec.scheduled_at
         priority, attempts, timeout = spec.priority, spec.max_attempts, spec.timeout
-        if type(priority) is not int or type(attempts) is not int or attempts < 1:
-            raise SerializationError(
-                f"job of task {task!r}: priority must be an integer and max_attempts an integer >= 1 "
-                f"(got {priority!r} and {attempts!r})"
+        if (
+            type(priority) is not int
+            or type(attempts) is not int
+            or not _INT_MIN <= priority <= _INT_MAX
+            or not 1 <= attempts <= _INT_MAX
+        ):
+            raise InvalidJobError(
+                f"job of task {task!r}: priority must be an integer in [-2**31, 2**31) and max_attempts an "
+                f"integer in [1, 2**31) (got {priority!r:.40} and {attempts!r:.40})"
             )
-        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-            raise SerializationError(f"job of task {task!r}: timeout must be a number of seconds > 0")
+        if timeout is not None and (type(timeout) not in (int, float) or not 0 < timeout < math.inf):
+            raise InvalidJobError(
+                f"job of task {task!r}: timeout must be a finite number of seconds > 0, got {timeout!r:.40}"
+            )
+        if type(at) not in (float, int) or not -math.inf < at < math.inf:
+            raise InvalidJobError(f"job of task {task!r}: scheduled_at must be a finite epoch time, got {at!r:.40}")
+        for key in (spec.lock_key, spec.unique_key):
+            if key is not None and (len(key) > _KEY_MAX or "\x00" in key):
+                _check_text(key, f"lock/unique key of task {task!r}", _KEY_MAX)
         state = _AVAILABLE if at <= now else _SCHEDULED
         return InsertRow(
             queue,
@@ -278,13 +348,19 @@ class Conveyor:
         unique_key: str | None = None,
         connection: Any = None,
     ) -> int:
-        """Queue a job by task name. Options default to the task's when it is registered here."""
+        """Queue a job by task name; returns its id. Options default to the task's when it is registered here.
+
+        Refused with a :class:`~conveyor.errors.ConveyorError` before anything is written: a task name this
+        app does not register (when it registers any; an app without tasks may queue any name for workers
+        elsewhere), ``args`` that are not a list/tuple or ``kwargs`` not a dict, arguments that do not fit
+        the task's signature, a delay or time that is not a finite number, an unusable queue name, an
+        out-of-range priority or max_attempts."""
         return self.enqueue_spec(
             self._spec_from_mapping(
                 {
                     "task": task,
-                    "args": list(args or []),
-                    "kwargs": kwargs or {},
+                    "args": [] if args is None else args,
+                    "kwargs": {} if kwargs is None else kwargs,
                     "queue": queue,
                     "priority": priority,
                     "delay": delay,
@@ -302,23 +378,29 @@ class Conveyor:
         if unknown:
             raise SerializationError(f"unknown job option(s): {', '.join(sorted(unknown))}")
         name = d.get("task")
-        if not isinstance(name, str):
-            raise SerializationError("a job needs a task name")
-        t = self.tasks.get(name)
-        args, kwargs = list(d.get("args") or []), d.get("kwargs") or {}
+        t = self.tasks.get(name) if isinstance(name, str) else None
+        if t is None:
+            self._check_task(name)
+        args, kwargs = d.get("args"), d.get("kwargs")
+        args = [] if args is None else args
+        kwargs = {} if kwargs is None else kwargs
+        if not isinstance(args, list | tuple):
+            raise InvalidJobError(f"args of task {name!r} must be a list, got {type(args).__name__}")
         if not isinstance(kwargs, dict):
-            raise SerializationError(f"kwargs of task {name!r} must be a dict, got {type(kwargs).__name__}")
-        spec = t.job(*args, **kwargs) if t else JobSpec(task=name, args=args, kwargs=kwargs)
+            raise InvalidJobError(f"kwargs of task {name!r} must be a dict, got {type(kwargs).__name__}")
+        spec = t.job(*args, **kwargs) if t else JobSpec(task=str(name), args=list(args), kwargs=kwargs)
         if d.get("unique_key") is not None:
-            spec.unique_key = str(d["unique_key"])
+            spec.unique_key = _check_text(d["unique_key"], "unique_key", _KEY_MAX)
             spec.unique_states = spec.unique_states or Unique().states_text
         for key in ("queue", "priority", "max_attempts", "timeout"):
             if d.get(key) is not None:
                 setattr(spec, key, d[key])
         if d.get("scheduled_at") is not None:
-            spec.scheduled_at = float(d["scheduled_at"])
-        elif d.get("delay"):
-            spec.scheduled_at = clock.now() + float(d["delay"])
+            spec.scheduled_at = _seconds(d["scheduled_at"], "scheduled_at", allow_negative=True)
+        elif d.get("delay") is not None:
+            delay = _seconds(d["delay"], "delay")
+            if delay:
+                spec.scheduled_at = clock.now() + delay
         return spec
 
     def enqueue_many(
@@ -339,14 +421,133 @@ class Conveyor:
         return self.driver.get_job(job_id)
 
     def retry(self, job_ids: Sequence[int]) -> None:
-        """Put failed (discarded or cancelled) jobs back in their queues."""
+        """Put failed (discarded or cancelled) jobs back in their queues for one more attempt and wake their
+        workers. All or nothing: an unknown id (:class:`JobNotFoundError`) or a job in another state
+        (:class:`InvalidStateError`) refuses the call."""
         self._wake(self.driver.retry_jobs(list(job_ids), clock.now()))
 
-    def retry_all_failed(self) -> int:
-        """Put every discarded job back in its queue; returns how many."""
-        queues = self.driver.retry_jobs(None, clock.now())
+    def retry_failed(self, *, queue: str | None = None, task: str | None = None, error_class: str | None = None) -> int:
+        """Put every failed (discarded) job back in its queue — only those of ``queue``, ``task`` and whose last
+        error is of ``error_class`` (``"KeyError"``), when given — and wake their workers; returns how many.
+        The one "retry all" of the CLI, the API and the dashboard."""
+        now = clock.now()
+        if error_class is None:
+            queues = self.driver.retry_jobs(None, now, queue=queue, task=task)
+        else:
+            queues = []
+            for ids in self._failed_ids(queue=queue, task=task, error_class=error_class):
+                queues += self.driver.retry_jobs(ids, now, strict=False)
         self._wake(queues)
         return len(queues)
+
+    def retry_all_failed(self) -> int:
+        """Same as :meth:`retry_failed` without filters (kept for existing callers)."""
+        return self.retry_failed()
+
+    def _failed_ids(
+        self, *, queue: str | None, task: str | None, error_class: str, page: int = 1000
+    ) -> list[list[int]]:
+        """Ids of discarded jobs matching the filters whose last error is of ``error_class``, in chunks."""
+        from conveyor.store.monitoring import error_class as class_of
+
+        chunks: list[list[int]] = []
+        before: int | None = None
+        while True:
+            jobs = self.driver.list_jobs(
+                [JobState.DISCARDED.value], queue=queue, task=task, limit=page, before_id=before
+            )
+            ids = [j.id for j in jobs if class_of(j.last_error.error if j.last_error else None) == error_class]
+            if ids:
+                chunks.append(ids)
+            if len(jobs) < page:
+                return chunks
+            before = jobs[-1].id
+
+    def list_failed(
+        self,
+        *,
+        queue: str | None = None,
+        task: str | None = None,
+        error_class: str | None = None,
+        limit: int = 50,
+        before_id: int | None = None,
+    ) -> list[JobRecord]:
+        """Failed (discarded) jobs, newest first, with every attempt's error; ``before_id`` pages on (pass the
+        last id of the previous page). ``error_class`` keeps jobs whose last error is of that class
+        (``"KeyError"`` for ``"KeyError: 'sku'"``)."""
+        if limit < 1:
+            raise InvalidJobError(f"limit must be >= 1, got {limit}")
+        states = [JobState.DISCARDED.value]
+        if error_class is None:
+            return self.driver.list_jobs(states, queue=queue, task=task, limit=limit, before_id=before_id)
+        from conveyor.store.monitoring import error_class as class_of
+
+        out: list[JobRecord] = []
+        page = max(limit, 200)
+        while len(out) < limit:
+            jobs = self.driver.list_jobs(states, queue=queue, task=task, limit=page, before_id=before_id)
+            out += [j for j in jobs if class_of(j.last_error.error if j.last_error else None) == error_class]
+            if len(jobs) < page:
+                break
+            before_id = jobs[-1].id
+        return out[:limit]
+
+    def delete_jobs(self, job_ids: Sequence[int]) -> int:
+        """Delete jobs that finished unsuccessfully — ``discarded`` (failed for good) or ``cancelled`` — with
+        their errors; returns how many. All or nothing: an unknown id (:class:`JobNotFoundError`) or a job
+        in any other state (:class:`InvalidStateError`) refuses the call and deletes nothing."""
+        return self.driver.delete_failed_jobs(list(job_ids))
+
+    def prune_failed(self, older_than_seconds: float) -> int:
+        """Delete discarded and cancelled jobs that finished more than ``older_than_seconds`` ago (0: all)."""
+        age = _seconds(older_than_seconds, "older_than_seconds")
+        states = [JobState.DISCARDED.value, JobState.CANCELLED.value]
+        return self.driver.delete_jobs(states, older_than=clock.now() - age)
+
+    def prune_completed(self, older_than_seconds: float) -> int:
+        """Delete completed jobs that finished more than ``older_than_seconds`` ago."""
+        age = _seconds(older_than_seconds, "older_than_seconds")
+        return self.driver.delete_jobs([JobState.COMPLETED.value], older_than=clock.now() - age)
+
+    # ------------------------------------------------------------------ queues
+    def _known_queue(self, name: str) -> str:
+        """``name`` if a job, a declaration (``app.queue``, a task's queue) or a settings row knows it;
+        :class:`UnknownQueueError` otherwise (so a typo never creates a ghost queue)."""
+        if not isinstance(name, str) or "\x00" in name:
+            check_queue_name(name)
+        if name in self.queues or any(t.queue == name for t in self.tasks.values()):
+            return name
+        if self.driver.queue_exists(name):
+            return name
+        raise UnknownQueueError(name, self._declared_queues() + self.driver.queue_names())
+
+    def _declared_queues(self) -> list[str]:
+        return sorted(set(self.queues) | {t.queue for t in self.tasks.values()})
+
+    def pause_queue(self, name: str) -> None:
+        """Workers stop taking jobs from the queue (running ones finish). Refuses an unknown queue."""
+        self.driver.set_paused(self._known_queue(name), True, clock.now())
+
+    def resume_queue(self, name: str) -> None:
+        """Workers take jobs from the queue again; idle ones are woken at once. Refuses an unknown queue."""
+        self.driver.set_paused(self._known_queue(name), False, clock.now())
+        self._wake([name])
+
+    def clear_queue(self, name: str) -> int:
+        """Delete every job of the queue that waits to run (running ones finish); returns how many.
+        Refuses an unknown queue."""
+        return self.driver.clear_queue(self._known_queue(name))
+
+    def queue_stats(self) -> list[QueueStats]:
+        """Per queue (with jobs, settings, or declared by this app): counts per state, paused, the age of
+        the oldest waiting job, and jobs processed (finished ``completed`` or ``discarded``) in the last
+        minute and hour, of them failed. The one definition behind ``queue stats``, the API and the
+        dashboard."""
+        stats = self.driver.queue_stats(clock.now(), self._declared_queues())
+        for s in stats:  # a declared limit reaches the database when a worker starts; show it before that
+            if s.global_limit is None:
+                s.global_limit = self.queues.get(s.queue)
+        return stats
 
     def cancel(self, job_id: int) -> str:
         """Cancel a job. A waiting job never starts (returns ``"cancelled"``); a running one sees
@@ -393,6 +594,7 @@ class Conveyor:
     def queue(self, name: str, *, global_limit: int | None = None) -> None:
         """Declare a queue's settings. ``global_limit``: most jobs of this queue executing at once
         across every worker of the cluster (e.g. 2 for a shop API that allows 3 connections)."""
+        check_queue_name(name)
         if global_limit is not None and global_limit < 1:
             raise ValueError(f"queue {name!r}: global_limit must be >= 1")
         self.queues[name] = global_limit
@@ -402,10 +604,23 @@ class Conveyor:
         for q in set(queues):
             self.driver.notify(conn, q)
 
+    def require_tasks(self) -> None:
+        """Raise :class:`ConfigurationError` when no task is registered: a worker would fail every job it
+        fetched as "unknown task" (usually the application was not loaded: ``--app``)."""
+        if not self.tasks:
+            raise ConfigurationError(
+                "no tasks are registered, so a worker would fail every job as 'unknown task': "
+                "pass your application with --app package.module:app (or CONVEYOR_APP)"
+            )
+
     def work(self, queues: Sequence[str] = ("default",), **options: Any) -> int:
-        """Run a worker in this process (see ``conveyor work``); returns its exit code."""
+        """Run a worker in this process (see ``conveyor work``); returns its exit code. Refuses to start
+        without registered tasks or with a queue name no job can have."""
         from conveyor.worker import WorkerOptions, run_worker
 
+        self.require_tasks()
+        for q in queues:
+            check_queue_name(q)
         return run_worker(self, WorkerOptions(queues=list(queues), **options))
 
     # ------------------------------------------------------------------ coordination

@@ -23,8 +23,24 @@ class UnknownTaskError(ConveyorError):
         super().__init__(f"unknown task {name!r} (registered: {known})")
 
 
+class UnknownQueueError(ConveyorError):
+    """A queue name that no job, declaration (``app.queue``, a task's ``queue=``) or queue setting knows:
+    refused by pause/resume/clear so a typo never creates a ghost queue."""
+
+    def __init__(self, name: str, known: list[str] | None = None) -> None:
+        self.name = name
+        names = ", ".join(sorted(known or [])) or "none"
+        super().__init__(f"unknown queue {name!r} (known: {names})")
+
+
 class SerializationError(ConveyorError):
     """Job arguments cannot be stored as JSON. Raised before anything is written."""
+
+
+class InvalidJobError(SerializationError):
+    """A job option is refused (a queue name workers could never serve, a delay that is not a finite number,
+    arguments that do not fit the task's signature, …). Raised before anything is written. A subclass of
+    :class:`SerializationError`, which such errors were raised as before."""
 
 
 class PayloadTooLargeError(ConveyorError):

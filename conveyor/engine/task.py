@@ -12,6 +12,7 @@ from conveyor.coordination.keys import KeyTemplate, Unique, default_unique_key, 
 from conveyor.engine import clock
 from conveyor.engine.job import JobSpec
 from conveyor.engine.retry import DEFAULT_RETRY, RetryPolicy
+from conveyor.errors import InvalidJobError
 
 if TYPE_CHECKING:
     from conveyor.app import Conveyor
@@ -58,6 +59,20 @@ class Task(Generic[P, R]):
         self.timeout = timeout
         self.store_result = store_result
         self.is_async = inspect.iscoroutinefunction(fn)
+        try:  # computed once: binding every job's arguments to it is the cheap part
+            self._signature: inspect.Signature | None = inspect.signature(fn)
+        except (TypeError, ValueError):  # some callables (builtins) have none: nothing to check against
+            self._signature = None
+        # Fast path for the common call (positional arguments only), so bulk enqueues skip Signature.bind.
+        self._positional = (0, -1)
+        if self._signature is not None:
+            params = list(self._signature.parameters.values())
+            kinds = {p.kind for p in params}
+            positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            required_kw = any(p.kind == p.KEYWORD_ONLY and p.default is p.empty for p in params)
+            if not required_kw:
+                most = 2**62 if inspect.Parameter.VAR_POSITIONAL in kinds else len(positional)
+                self._positional = (sum(p.default is p.empty for p in positional), most)
         # Templates are checked against the signature now, so a typo fails at import, not at enqueue.
         self.lock = KeyTemplate(lock, fn, "lock key", name) if lock is not None else None
         self.unique = unique
@@ -74,7 +89,16 @@ class Task(Generic[P, R]):
         return self.fn(*args, **kwargs)
 
     def job(self, *args: Any, **kwargs: Any) -> JobSpec:
-        """A job spec for ``app.enqueue_many`` (bulk insert); lock and unique keys are filled in."""
+        """A job spec for ``app.enqueue_many`` (bulk insert); lock and unique keys are filled in.
+
+        Arguments that do not fit the function's signature raise :class:`~conveyor.InvalidJobError` here,
+        not as a failed job later."""
+        least, most = self._positional
+        if self._signature is not None and (kwargs or not least <= len(args) <= most):
+            try:
+                self._signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise InvalidJobError(f"arguments do not fit task {self.name}{self._signature}: {exc}") from None
         spec = JobSpec(
             task=self.name,
             args=list(args),

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -36,8 +36,15 @@ class QueueStats:
     counts: dict[str, int]
     paused: bool
     oldest_waiting_age: float | None
+    #: Jobs that finished ``completed`` or ``discarded`` (failed for good) in the last minute / hour: the one
+    #: definition of "processed" (cancelled jobs were not processed).
     processed_last_minute: int
     processed_last_hour: int
+    #: Of those, the ones that ended ``discarded``.
+    failed_last_minute: int = 0
+    failed_last_hour: int = 0
+    #: Most jobs of this queue executing at once across the cluster (``app.queue(global_limit=...)``).
+    global_limit: int | None = None
 
     @property
     def waiting(self) -> int:
@@ -212,12 +219,19 @@ class Driver(ABC):
         return _record(row, errors)
 
     def list_jobs(
-        self, states: Sequence[str], queue: str | None = None, limit: int = 50, before_id: int | None = None
+        self,
+        states: Sequence[str],
+        queue: str | None = None,
+        limit: int = 50,
+        before_id: int | None = None,
+        task: str | None = None,
     ) -> list[JobRecord]:
         """Newest first, keyset-paginated by id."""
         q = select(J).where(J.c.state.in_(list(states)))
         if queue:
             q = q.where(J.c.queue == queue)
+        if task:
+            q = q.where(J.c.task == task)
         if before_id is not None:
             q = q.where(J.c.id < before_id)
         q = q.order_by(J.c.id.desc()).limit(limit)
@@ -234,14 +248,30 @@ class Driver(ABC):
                     errs.setdefault(e["job_id"], []).append(JobError(e["attempt"], e["at"], e["error"], e["traceback"]))
         return [_record(r, errs.get(r["id"], [])) for r in rows]
 
-    def retry_jobs(self, ids: Sequence[int] | None, now: float) -> list[str]:
+    def retry_jobs(
+        self,
+        ids: Sequence[int] | None,
+        now: float,
+        *,
+        queue: str | None = None,
+        task: str | None = None,
+        strict: bool = True,
+    ) -> list[str]:
         """Move discarded/cancelled jobs back to available for one more attempt (Laravel's
-        ``queue:retry``, Oban's ``retry_job``). ``ids=None`` retries every discarded job.
-        A batch they belong to counts them as pending again. Returns the queues that got work, so the
-        caller can wake their workers."""
+        ``queue:retry``, Oban's ``retry_job``). ``ids=None`` retries every discarded job (of ``queue`` /
+        ``task`` when given). ``strict=False``: ids that are no longer discarded (retried meanwhile) are
+        skipped instead of refused. A batch they belong to counts them as pending again. Returns the queues
+        that got work (one entry per job), so the caller can wake their workers."""
+        cond: ColumnElement[bool]
         with self.begin() as c:
             if ids is None:
                 cond = J.c.state == S.DISCARDED
+                if queue:
+                    cond = and_(cond, J.c.queue == queue)
+                if task:
+                    cond = and_(cond, J.c.task == task)
+            elif not strict:
+                cond = and_(J.c.state == S.DISCARDED, J.c.id.in_(list(ids)))
             else:
                 found = {r[0]: r[1] for r in c.execute(select(J.c.id, J.c.state).where(J.c.id.in_(list(ids))))}
                 for i in ids:
@@ -296,12 +326,30 @@ class Driver(ABC):
             c.execute(delete(schema.job_errors).where(schema.job_errors.c.job_id.in_(victims)))
             return c.execute(delete(J).where(cond)).rowcount
 
+    def delete_failed_jobs(self, ids: Sequence[int]) -> int:
+        """Delete jobs that finished unsuccessfully (``discarded`` or ``cancelled``) and their error rows.
+        All or nothing: an unknown id or a job in any other state refuses the whole call."""
+        ids = list(dict.fromkeys(ids))
+        gone = (S.DISCARDED, S.CANCELLED)
+        with self.begin() as c:
+            found = {r[0]: r[1] for r in c.execute(select(J.c.id, J.c.state).where(J.c.id.in_(ids)))}
+            for i in ids:
+                if i not in found:
+                    raise JobNotFoundError(i)
+                if found[i] not in gone:
+                    raise InvalidStateError(
+                        f"job {i} is {found[i]}: only jobs that failed (discarded) or were cancelled can be deleted"
+                    )
+            cond = and_(J.c.id.in_(ids), J.c.state.in_(list(gone)))
+            c.execute(delete(schema.job_errors).where(schema.job_errors.c.job_id.in_(ids)))
+            return int(c.execute(delete(J).where(cond)).rowcount)
+
     def prune_completed(self, older_than: float, limit: int = 10_000) -> int:
         """Delete up to ``limit`` completed jobs finished before ``older_than`` (oldest first). Small
         batches keep each transaction short, so workers are never blocked behind a big delete."""
         victims = (
             select(J.c.id)
-            .where(J.c.state == S.COMPLETED, J.c.finished_at < older_than, text(schema.FINISHED_WHERE))
+            .where(J.c.state == S.COMPLETED, J.c.finished_at < older_than)
             .order_by(J.c.finished_at)
             .limit(limit)
             .scalar_subquery()
@@ -329,8 +377,9 @@ class Driver(ABC):
                 return "requested"
             return "finished"
 
-    def queue_stats(self, now: float) -> list[QueueStats]:
-        with self.begin() as c:
+    def queue_stats(self, now: float, declared: Sequence[str] = ()) -> list[QueueStats]:
+        """Every queue that has jobs or settings, plus ``declared`` ones (the app's), by name."""
+        with self.read() as c:
             counts: dict[str, dict[str, int]] = {}
             for q, st, n in c.execute(select(J.c.queue, J.c.state, func.count()).group_by(J.c.queue, J.c.state)):
                 counts.setdefault(q, {})[st] = n
@@ -339,33 +388,56 @@ class Driver(ABC):
                     select(J.c.queue, func.min(J.c.scheduled_at)).where(J.c.state == S.AVAILABLE).group_by(J.c.queue)
                 ).all()
             )
-            recent: dict[str, tuple[int, int]] = {}
-            for q, minute, hour in c.execute(
-                select(
-                    J.c.queue,
-                    func.sum(case((J.c.finished_at >= now - 60, 1), else_=0)),
-                    func.count(),
-                )
-                .where(J.c.state.in_([S.COMPLETED, S.DISCARDED]), J.c.finished_at >= now - 3600)
-                .group_by(J.c.queue)
-            ):
-                recent[q] = (int(minute or 0), int(hour or 0))
-            paused = {n for (n,) in c.execute(select(schema.queues.c.name).where(schema.queues.c.paused))}
-            known = set(counts) | {n for (n,) in c.execute(select(schema.queues.c.name))}
+            # queue -> [processed last minute, last hour, failed last minute, last hour]
+            recent: dict[str, list[int]] = {}
+            for state in (S.COMPLETED, S.DISCARDED):  # one range scan of the finished index per state
+                for q, minute, hour in c.execute(
+                    select(J.c.queue, func.sum(case((J.c.finished_at >= now - 60, 1), else_=0)), func.count())
+                    .where(J.c.state == state, J.c.finished_at >= now - 3600)
+                    .group_by(J.c.queue)
+                ):
+                    r = recent.setdefault(q, [0, 0, 0, 0])
+                    r[0] += int(minute or 0)
+                    r[1] += int(hour or 0)
+                    if state == S.DISCARDED:
+                        r[2] += int(minute or 0)
+                        r[3] += int(hour or 0)
+            Q = schema.queues
+            settings = {n: (bool(p), g) for n, p, g in c.execute(select(Q.c.name, Q.c.paused, Q.c.global_limit))}
         out = []
-        for q in sorted(known):
+        for q in sorted(set(counts) | set(settings) | set(declared)):
             o = oldest.get(q)
+            minute, hour, failed_minute, failed_hour = recent.get(q, (0, 0, 0, 0))
+            paused, limit = settings.get(q, (False, None))
             out.append(
                 QueueStats(
                     queue=q,
                     counts=counts.get(q, {}),
-                    paused=q in paused,
+                    paused=paused,
                     oldest_waiting_age=None if o is None else max(0.0, now - o),
-                    processed_last_minute=recent.get(q, (0, 0))[0],
-                    processed_last_hour=recent.get(q, (0, 0))[1],
+                    processed_last_minute=minute,
+                    processed_last_hour=hour,
+                    failed_last_minute=failed_minute,
+                    failed_last_hour=failed_hour,
+                    global_limit=limit,
                 )
             )
         return out
+
+    def queue_exists(self, queue: str) -> bool:
+        """Whether ``queue`` has a job (in any state) or a settings row. An index probe, not a scan."""
+        Q = schema.queues
+        with self.read() as c:
+            if c.execute(select(Q.c.name).where(Q.c.name == queue)).first() is not None:
+                return True
+            return c.execute(select(J.c.id).where(J.c.queue == queue).limit(1)).first() is not None
+
+    def queue_names(self) -> list[str]:
+        """Every queue that has jobs or settings (for messages; scans the queue column)."""
+        with self.read() as c:
+            names = {n for (n,) in c.execute(select(J.c.queue).distinct())}
+            names |= {n for (n,) in c.execute(select(schema.queues.c.name))}
+        return sorted(names)
 
     def set_paused(self, queue: str, paused: bool, now: float) -> None:
         Q = schema.queues
