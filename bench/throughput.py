@@ -10,8 +10,18 @@ is also timed with ``postgres_synchronous_commit=False`` (commits do not wait fo
 ``conveyor/config.py`` for what that risks), labelled as such.
 
 Processing rate = completed jobs / (last finished_at − first attempted_at), read from the database, so
-process start-up is not counted. Machine: 2 cores, 24 GiB, PostgreSQL 15 on loopback, SQLite in WAL mode
-on local disk. Run: ``python bench/throughput.py --backend {sqlite,postgres} --jobs 20000 [--json]``.
+process start-up is not counted.
+
+``--backlog N[,N…]`` measures something else, once per N: N jobs of a no-op task with one int argument wait
+in the *same* queue the worker fetches from (where every fetch has to find the head of the queue; issue
+#18), and the worker processes the first ``--window`` of them (default 20,000, at most N; fewer than N, so
+the backlog stays near N throughout) and is then stopped with SIGTERM. Rate as above, over the completed
+jobs. Each size gets its own scratch database; a run that has not finished its window within
+``--deadline`` seconds is killed and reported as such, so 1M-job runs always end.
+
+Machine: 2 cores, 24 GiB, PostgreSQL 15 on loopback, SQLite in WAL mode on local disk.
+Run: ``python bench/throughput.py --backend {sqlite,postgres} --jobs 20000 [--json]``, or
+``python bench/throughput.py --backend sqlite --backlog 10000,100000,1000000``.
 """
 
 from __future__ import annotations
@@ -40,6 +50,10 @@ def build_app(url: str, **settings: object) -> Conveyor:
     def noop() -> None:
         return None
 
+    @app.task(queue="bench")
+    def noop_int(n: int) -> None:
+        return None
+
     return app
 
 
@@ -61,6 +75,18 @@ def preload(app: Conveyor, n: int) -> None:
             c.execute(text("VACUUM ANALYZE conveyor_jobs"))
             # Start timing from a steady state, not in the middle of flushing 2N rows' WAL to disk.
             c.execute(text("CHECKPOINT"))
+
+
+def settle(app: Conveyor) -> None:
+    """Fresh statistics, and on PostgreSQL start timing from a steady state, not in the middle of flushing
+    the inserted rows' WAL to disk."""
+    if app.driver.name == "postgresql":
+        with app.driver.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.execute(text("VACUUM ANALYZE conveyor_jobs"))
+            c.execute(text("CHECKPOINT"))
+    else:
+        with app.driver.begin() as c:
+            c.execute(text("ANALYZE"))
 
 
 def run_worker(url: str, processes: int, concurrency: int, stop_when_empty: bool) -> None:
@@ -147,6 +173,54 @@ def measure(backend: str, jobs: int, processes: int, concurrency: int, preload_n
     }
 
 
+def measure_backlog(
+    backend: str, backlog: int, window: int, processes: int, concurrency: int, deadline: float
+) -> dict[str, object]:
+    """Jobs/s while ``backlog`` jobs wait in the queue being worked (see the module docstring)."""
+    window = min(window, backlog)
+    with scratch_database(backend) as url:
+        app = build_app(url)
+        app.migrate()
+        batch = 50_000
+        for start in range(0, backlog, batch):
+            k = min(batch, backlog - start)
+            app.enqueue_many([{"task": "noop_int", "args": [start + i]} for i in range(k)], batch_size=batch)
+        settle(app)
+
+        def completed() -> tuple[float | None, float | None, int]:
+            with app.driver.read() as c:
+                first, last, n = c.execute(
+                    select(func.min(J.c.attempted_at), func.max(J.c.finished_at), func.count()).where(
+                        J.c.state == "completed"
+                    )
+                ).one()
+            return first, last, int(n)
+
+        ctx = multiprocessing.get_context("fork")
+        p = ctx.Process(target=run_worker, args=(url, processes, concurrency, True))
+        p.start()
+        ends = time.monotonic() + deadline
+        while completed()[2] < window and p.is_alive() and time.monotonic() < ends:
+            time.sleep(0.2)
+        timed_out = completed()[2] < window
+        p.terminate()  # graceful: the jobs it holds finish (or are released) within the shutdown grace
+        p.join(60)
+        if p.is_alive():
+            p.kill()
+            p.join()
+        first, last, done = completed()
+        app.close()
+    rate = round(done / (last - first)) if done and first is not None and last is not None and last > first else 0
+    return {
+        "backend": backend,
+        "backlog": backlog,
+        "window": window,
+        "completed": done,
+        "timed_out": timed_out,
+        "processed_per_s": rate,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
@@ -154,8 +228,32 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--preload", type=int, default=0)
+    ap.add_argument(
+        "--backlog",
+        default="",
+        help="comma-separated waiting-job counts (e.g. 10000,100000,1000000): measure jobs/s with that many "
+        "jobs waiting in the worked queue, instead of the default figures",
+    )
+    ap.add_argument("--window", type=int, default=20_000, help="with --backlog: jobs processed per size")
+    ap.add_argument("--deadline", type=float, default=600.0, help="with --backlog: seconds before a run is killed")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON line")
     a = ap.parse_args()
+    if a.backlog:
+        sizes = [int(n.replace("_", "")) for n in a.backlog.split(",")]
+        results = []
+        for n in sizes:
+            print(f"{a.backend}: enqueueing {n} jobs in the worked queue…", file=sys.stderr)
+            results.append(measure_backlog(a.backend, n, a.window, a.processes, a.concurrency, a.deadline))
+        if a.json:
+            print(json.dumps(results))
+            return
+        for r in results:
+            late = f" (deadline hit after {r['completed']} jobs)" if r["timed_out"] else ""
+            print(
+                f"processed no-op ({a.backend}, {r['backlog']} waiting in the same queue, {a.processes} processes, "
+                f"{r['window']} jobs): {r['processed_per_s']} jobs/s{late}"
+            )
+        return
     r = measure(a.backend, a.jobs, a.processes, a.concurrency, a.preload)
     if a.json:
         print(json.dumps(r))
