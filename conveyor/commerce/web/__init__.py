@@ -12,6 +12,8 @@ does it), so ``conveyor web``/``conveyor up`` serve it with the rest of the dash
 ``POST /api/shops/{id}/run/{pipeline}``        run a pipeline now → 202 with the job id
 ``POST /api/executions/{id}/retry``            retry a failed snapshot from its stored file → 202 (else 409)
 ``POST /webhooks/shoptet``                     signed Shoptet notifications (401 when the signature is bad)
+``GET /api/commerce/{kind}``                   imported orders/customers/products, searchable, keyset-paged
+``GET /api/commerce/orders/{id}``              one stored order with its items
 ``/shops``, ``/shops/{id}``                    the dashboard pages (with ``?fragment=1``)
 =============================================  ==============================================================
 
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 def extend(fastapi_app: FastAPI) -> None:
     """Add the commerce API, the webhook endpoint and the Shops pages to ``fastapi_app`` (the signature
     :meth:`conveyor.Conveyor.add_web_extension` expects), and "Shops" to the dashboard's navigation."""
-    from conveyor.commerce.web import api, pages
+    from conveyor.commerce.web import api, pages, records
     from conveyor.web.dashboard import add_nav_item
 
     api.add_error_handlers(fastapi_app)
@@ -39,6 +41,7 @@ def extend(fastapi_app: FastAPI) -> None:
     pages.add_templates()
     fastapi_app.include_router(pages.router)
     add_nav_item("shops", "Shops", "/shops")
+    records.extend(fastapi_app)  # Orders, Customers, Products: the imported data, read-only
 
 
 __all__ = ["extend"]
