@@ -227,7 +227,7 @@ class JobFilter:
             text = self.q.strip()
             like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             match = or_(J.c.args.like(like, escape="\\"), J.c.kwargs.like(like, escape="\\"))
-            if text.isdigit():
+            if text.isdecimal() and int(text) < 2**63:  # beyond a 64-bit id: no job has it
                 match = or_(J.c.id == int(text), match)
             cond.append(match)
         return cond

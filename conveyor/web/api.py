@@ -8,12 +8,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from conveyor.errors import ConveyorError
-from conveyor.web.backend import Backend
+from conveyor.web.backend import MAX_ID, Backend
 
 
 class LockNotFoundError(ConveyorError):
@@ -23,13 +23,48 @@ class LockNotFoundError(ConveyorError):
 
 router = APIRouter(prefix="/api")
 
+#: Ids are 64-bit on both databases: a larger one is refused as a bad request, never sent to the database.
+JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="A job id")]
+BatchId = Annotated[int, Path(ge=1, le=MAX_ID, description="A batch id")]
+
+
+def _nul_path(value: Any, path: str) -> str | None:
+    """Where in ``value`` a string (or a mapping key) holds a NUL byte, if anywhere."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if "\x00" in str(k):
+                return path
+            found = _nul_path(v, f"{path}.{k}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _nul_path(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+class _NoNulText(BaseModel):
+    """Text with a NUL byte cannot be stored (PostgreSQL refuses it): refused here, with the field named."""
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> _NoNulText:
+        for name in type(self).model_fields:
+            where = _nul_path(getattr(self, name), name)
+            if where:
+                raise ValueError(f"{where} contains a NUL byte (\\u0000), which text cannot hold")
+        return self
+
 
 def backend(request: Request) -> Backend:
     b: Backend = request.app.state.backend
     return b
 
 
-class ScheduleUpdate(BaseModel):
+class ScheduleUpdate(_NoNulText):
     """Operator overrides of a schedule; fields left out stay as they are."""
 
     model_config = ConfigDict(extra="forbid")
@@ -40,7 +75,7 @@ class ScheduleUpdate(BaseModel):
     enabled: bool | None = None
 
 
-class RetryFilter(BaseModel):
+class RetryFilter(_NoNulText):
     """Which failed jobs to retry; an empty filter retries every failed job."""
 
     model_config = ConfigDict(extra="forbid")
@@ -56,7 +91,7 @@ def list_queues(request: Request) -> list[dict[str, Any]]:
     return backend(request).queues()
 
 
-@router.post("/queues/{queue}/pause", summary="Stop workers from starting this queue's jobs")
+@router.post("/queues/{queue}/pause", summary="Stop workers from starting this queue's jobs (404: unknown queue)")
 def pause_queue(request: Request, queue: str) -> dict[str, Any]:
     return backend(request).pause(queue)
 
@@ -92,23 +127,28 @@ def failed_groups(request: Request) -> list[dict[str, Any]]:
 
 
 @router.get("/jobs/{job_id}", summary="One job: arguments, attempts, errors with tracebacks, progress, timings")
-def get_job(request: Request, job_id: int) -> dict[str, Any]:
+def get_job(request: Request, job_id: JobId) -> dict[str, Any]:
     return backend(request).job(job_id)
 
 
 @router.post("/jobs/{job_id}/retry", summary="Put a failed or cancelled job back in its queue")
-def retry_job(request: Request, job_id: int) -> dict[str, Any]:
+def retry_job(request: Request, job_id: JobId) -> dict[str, Any]:
     return backend(request).retry(job_id)
 
 
 @router.post("/jobs/{job_id}/cancel", summary="Cancel a waiting job, or ask a running one to stop")
-def cancel_job(request: Request, job_id: int) -> dict[str, Any]:
+def cancel_job(request: Request, job_id: JobId) -> dict[str, Any]:
     return backend(request).cancel(job_id)
 
 
-@router.post("/jobs/{job_id}/discard", summary="Delete a failed or cancelled job for good")
-def discard_job(request: Request, job_id: int) -> dict[str, Any]:
-    return backend(request).discard(job_id)
+@router.delete("/jobs/{job_id}", summary="Delete a failed or cancelled job and its errors for good")
+def delete_job(request: Request, job_id: JobId) -> dict[str, Any]:
+    return backend(request).delete(job_id)
+
+
+@router.post("/jobs/{job_id}/discard", deprecated=True, summary="Old name of DELETE /api/jobs/{job_id}")
+def discard_job(request: Request, job_id: JobId) -> dict[str, Any]:
+    return backend(request).delete(job_id)
 
 
 # ---------------------------------------------------------------------- schedules
@@ -148,12 +188,12 @@ def list_batches(
 
 
 @router.get("/batches/{batch_id}", summary="One batch with its failed jobs")
-def get_batch(request: Request, batch_id: int) -> dict[str, Any]:
+def get_batch(request: Request, batch_id: BatchId) -> dict[str, Any]:
     return backend(request).batch(batch_id)
 
 
 @router.post("/batches/{batch_id}/retry-failed", summary="Retry a batch's failed jobs")
-def batch_retry_failed(request: Request, batch_id: int) -> dict[str, Any]:
+def batch_retry_failed(request: Request, batch_id: BatchId) -> dict[str, Any]:
     return backend(request).batch_retry_failed(batch_id)
 
 

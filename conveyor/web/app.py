@@ -11,14 +11,23 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from conveyor.coordination.batches import BatchNotFoundError
-from conveyor.errors import ConveyorError, InvalidStateError, JobNotFoundError, SchemaOutdatedError
+from conveyor.errors import (
+    ConveyorError,
+    InvalidJobError,
+    InvalidStateError,
+    JobNotFoundError,
+    SchemaOutdatedError,
+    UnknownQueueError,
+)
 from conveyor.scheduler.errors import (
     InvalidCronError,
     InvalidParamsError,
@@ -38,6 +47,8 @@ if TYPE_CHECKING:
     from conveyor.app import Conveyor
 
 log = logging.getLogger("conveyor.web")
+#: Where the Swagger UI files of the ``swagger-ui-bundle-v2`` package are served (no CDN: docs work offline).
+DOCS_ASSETS = "/api/docs/assets"
 
 #: error type -> (HTTP status, machine-readable code, the request field it is about)
 ERRORS: list[tuple[type[ConveyorError], int, str, str | None]] = [
@@ -45,6 +56,8 @@ ERRORS: list[tuple[type[ConveyorError], int, str, str | None]] = [
     (BatchNotFoundError, 404, "batch_not_found", None),
     (UnknownScheduleError, 404, "schedule_not_found", None),
     (LockNotFoundError, 404, "lock_not_found", None),
+    (UnknownQueueError, 404, "queue_not_found", "queue"),
+    (InvalidJobError, 422, "invalid_job", None),
     (InvalidCursorError, 400, "invalid_cursor", "cursor"),
     (InvalidCronError, 422, "invalid_cron", "cron"),
     (UnknownTimezoneError, 422, "invalid_timezone", "timezone"),
@@ -89,10 +102,13 @@ def create_app(
         finally:
             monitor.stop()
 
+    throttle = security.LoginThrottle(conveyor.settings.web_login_attempts, conveyor.settings.web_login_lockout_seconds)
+    allowed_hosts = list(conveyor.settings.web_allowed_hosts)
+
     app = FastAPI(
         title="Conveyor",
         summary="Queues, jobs, failures, schedules, batches and locks",
-        docs_url="/api/docs",
+        docs_url=None,  # served below from the installed Swagger UI package: the docs work offline
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
@@ -103,6 +119,7 @@ def create_app(
     app.state.conveyor = conveyor
     app.state.backend = backend
     app.state.auth = auth
+    app.state.login_throttle = throttle
     registry = registry_for(monitor)
 
     # ------------------------------------------------------------------ errors
@@ -124,7 +141,7 @@ def create_app(
         first = exc.errors()[0] if exc.errors() else {}
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
         field = ".".join(loc) or None
-        message = str(first.get("msg", "invalid request"))
+        message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
         if first.get("type") == "json_invalid":
             message, field = "the request body is not valid JSON", None
         elif field:
@@ -144,9 +161,30 @@ def create_app(
         )
         return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), message)
 
-    # ------------------------------------------------------------------ auth and CSRF
+    # ------------------------------------------------------------------ hosts, auth, CSRF, headers
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await _guard(request, call_next)
+        for name, value in security.SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        server = request.scope.get("server")
+        host = request.headers.get("host")
+        if not security.host_allowed(host, server[0] if server else None, allowed_hosts):
+            name = security.host_name(host or "")
+            log.warning("refused a request for host %r (not in CONVEYOR_WEB_ALLOWED_HOSTS)", name)
+            return error_response(
+                400,
+                "host_not_allowed",
+                f"host {name!r} is not allowed: add it to CONVEYOR_WEB_ALLOWED_HOSTS (comma-separated) "
+                "to serve the dashboard under that name",
+            )
+        if "\x00" in request.url.path or any("\x00" in k or "\x00" in v for k, v in request.query_params.multi_items()):
+            return error_response(
+                400, "nul_byte", "the address contains a NUL byte (%00): no queue, job, schedule or text holds one"
+            )
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > conveyor.settings.web_max_body_bytes:
             # Refused before reading a byte of it.
@@ -157,7 +195,15 @@ def create_app(
         fresh = token is None
         request.state.csrf_token = token or security.new_csrf_token()
         path = request.url.path
-        scheme = auth.check_header(request.headers.get("authorization")) if auth.enabled else None
+        header = request.headers.get("authorization")
+        client = request.client.host if request.client else "?"
+        scheme = None
+        if auth.enabled and header:
+            if throttle.retry_after(client) > 0:
+                return _throttled(client)
+            scheme = auth.check_header(header)
+            if scheme is None:
+                throttle.failed(client)
         signed_in = scheme is not None or auth.check_session(request.cookies.get(security.SESSION_COOKIE))
         if auth.enabled and not security.is_public(path) and not signed_in:
             if request.method == "GET" and _wants_html(request):
@@ -216,12 +262,17 @@ def create_app(
             nxt = "/"
         if not security.csrf_ok(request, str(form.get("csrf_token") or "")):
             return RedirectResponse(f"/login?error=expired&next={quote(nxt)}", status_code=303)
+        client = request.client.host if request.client else "?"
+        if throttle.retry_after(client) > 0:
+            return _throttled(client, request, nxt)
         ok = auth.check_token(str(form.get("token") or "")) or auth.check_password(
             str(form.get("username") or ""), str(form.get("password") or "")
         )
         if not ok:
-            log.warning("failed dashboard login from %s", request.client.host if request.client else "?")
+            throttle.failed(client)
+            log.warning("failed dashboard login from %s", client)
             return RedirectResponse(f"/login?error=invalid&next={quote(nxt)}", status_code=303)
+        throttle.succeeded(client)
         resp = RedirectResponse(nxt, status_code=303)
         resp.set_cookie(
             security.SESSION_COOKIE,
@@ -238,6 +289,34 @@ def create_app(
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(security.SESSION_COOKIE)
         return resp
+
+    def _throttled(client: str, request: Request | None = None, nxt: str = "/") -> Response:
+        """429 for a client that failed to sign in too often: the login page for a browser, JSON otherwise."""
+        wait = throttle.retry_after_header(client)
+        message = f"too many failed sign-ins from {client}: try again in {wait} s"
+        log.warning("throttled a sign-in from %s (%s s to wait)", client, wait)
+        if request is not None:
+            from conveyor.web.dashboard.views import login_page
+
+            resp: Response = login_page(request, nxt, "throttled", status_code=429, retry_after=int(wait))
+        else:
+            resp = error_response(429, "too_many_attempts", message)
+        resp.headers["Retry-After"] = wait
+        return resp
+
+    # ------------------------------------------------------------------ API docs, served offline
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs(request: Request) -> Response:
+        root = str(request.scope.get("root_path") or "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/api/openapi.json",
+            title="Conveyor API",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon-32x32.png",
+        )
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="api-docs-assets")
 
     app.include_router(api.router)
     for extend in conveyor.web_extensions:

@@ -15,12 +15,13 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from cron_descriptor import ExpressionDescriptor, Options
+from sqlalchemy import Connection
 
 from conveyor.coordination import batches as batch_ops
 from conveyor.coordination.locks import force_release, list_locks
 from conveyor.engine import clock
 from conveyor.engine.job import JobRecord
-from conveyor.engine.redact import redact
+from conveyor.engine.redact import REDACTED, is_secret_key, redact, restore_redacted
 from conveyor.engine.states import JobState
 from conveyor.errors import ConveyorError, InvalidStateError, JobNotFoundError
 from conveyor.scheduler.catalog import RunRecord, ScheduleView
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
 
 S = JobState
 PREVIEW_CHARS = 160
+#: The largest id a job or batch can have (a signed 64-bit integer on both databases).
+MAX_ID = 2**63 - 1
+#: How job arguments are stored (compact JSON, ASCII): searching their redacted form compares like with like.
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
 class InvalidCursorError(ConveyorError):
@@ -54,7 +59,7 @@ def decode_cursor(cursor: str | None) -> int | None:
         value = json.loads(raw)["id"]
     except (binascii.Error, ValueError, KeyError, TypeError) as exc:
         raise InvalidCursorError(cursor) from exc
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
         raise InvalidCursorError(cursor)
     return value
 
@@ -83,42 +88,45 @@ class Backend:
     def _redact(self, value: Any) -> Any:
         return redact(value, self.redact_keys)
 
+    def _progress(self, job_id: int, progress: Any, attempted_at: float | None) -> dict[str, Any] | None:
+        return progress_view(progress, attempted_at, self.monitor.origin(job_id, attempted_at))
+
     # ------------------------------------------------------------------ queues
     def queues(self) -> list[dict[str, Any]]:
-        snap = self.monitor.snapshot()
+        """Every queue (with jobs, settings, or declared in code) from :meth:`Conveyor.queue_stats`: the same
+        counts and "processed" figures as ``conveyor queue stats``."""
         out = []
-        declared = self.app.queues  # queues declared in code (``app.queue``) show before they get jobs
-        for name in sorted(set(snap.counts) | set(declared)):
-            counts = {s.value: 0 for s in S} | snap.counts.get(name, {})
-            head = snap.head_at.get(name)
-            minute, hour = snap.minute.get(name, (0, 0)), snap.hour.get(name, (0, 0))
+        at = clock.now()
+        for st in self.monitor.queue_stats():
+            counts = {s.value: 0 for s in S} | {str(k): int(v) for k, v in st.counts.items()}
             out.append(
                 {
-                    "name": name,
+                    "name": st.queue,
                     "counts": counts,
-                    "waiting": sum(counts[s] for s in (S.AVAILABLE, S.SCHEDULED, S.RETRYABLE)),
+                    "waiting": st.waiting,
                     "executing": counts[S.EXECUTING],
-                    "paused": name in snap.paused,
-                    "oldest_waiting_age": None if head is None else max(0.0, snap.at - head),
-                    "processed_1m": minute[0] + minute[1],
-                    "processed_1h": hour[0] + hour[1],
-                    "failed_1m": minute[1],
-                    "failed_1h": hour[1],
-                    "global_limit": snap.limits.get(name, declared.get(name)),
-                    "as_of": snap.at,
+                    "paused": st.paused,
+                    "oldest_waiting_age": st.oldest_waiting_age,
+                    "processed_1m": st.processed_last_minute,
+                    "processed_1h": st.processed_last_hour,
+                    "failed_1m": st.failed_last_minute,
+                    "failed_1h": st.failed_last_hour,
+                    "global_limit": st.global_limit,
+                    "as_of": at,
                 }
             )
         return out
 
     def pause(self, queue: str) -> dict[str, Any]:
-        self.app.driver.set_paused(queue, True, clock.now())
+        """Refuses a queue nothing knows (:class:`~conveyor.errors.UnknownQueueError`, 404): no ghost queues."""
+        self.app.pause_queue(queue)
         self.monitor.invalidate()
         self.monitor.publish("queue", {"name": queue, "paused": True})
         return {"name": queue, "paused": True}
 
     def resume(self, queue: str) -> dict[str, Any]:
-        self.app.driver.set_paused(queue, False, clock.now())
-        self.app._wake([queue])
+        """Also wakes idle workers of the queue."""
+        self.app.resume_queue(queue)
         self.monitor.invalidate()
         self.monitor.publish("queue", {"name": queue, "paused": False})
         return {"name": queue, "paused": False}
@@ -146,7 +154,7 @@ class Backend:
             "scheduled_at": row["scheduled_at"],
             "attempted_at": row["attempted_at"],
             "finished_at": row["finished_at"],
-            "progress": progress_view(progress, row["attempted_at"]),
+            "progress": self._progress(row["id"], progress, row["attempted_at"]),
             "last_error": last_error,
         }
 
@@ -163,9 +171,10 @@ class Backend:
         if state is not None and state not in {s.value for s in S}:
             raise InvalidStateError(f"unknown state {state!r} (states: {', '.join(s.value for s in S)})")
         before = decode_cursor(cursor)
-        f = m.JobFilter(state=state or None, queue=queue or None, task=task or None, q=q or None)
+        text = (q or "").strip() or None
+        f = m.JobFilter(state=state or None, queue=queue or None, task=task or None, q=text)
         with self.app.driver.read() as conn:
-            rows = m.search_jobs(conn, f, before, limit + 1)
+            rows = m.search_jobs(conn, f, before, limit + 1) if text is None else self._search(conn, f, before, limit)
             page = rows[:limit]
             errors = m.last_errors(conn, [r["id"] for r in page if r["attempt"] > 0])
         return {
@@ -173,10 +182,37 @@ class Backend:
             "next_cursor": encode_cursor(page[-1]["id"]) if len(rows) > limit else None,
         }
 
+    def _search(self, conn: Connection, f: m.JobFilter, before: int | None, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit + 1`` jobs whose *redacted* arguments contain ``f.q`` (or whose id it is).
+
+        The database narrows the candidates (a substring of the stored arguments); each is then checked
+        against what a reader may see. Searching the stored text alone would tell a reader whether a secret
+        starts with "a", "ab", ... and give it away one character at a time."""
+        assert f.q is not None
+        needle = f.q.lower()
+        chunk = max(limit + 1, 200)
+        out: list[dict[str, Any]] = []
+        while len(out) <= limit:
+            rows = m.search_jobs(conn, f, before, chunk)
+            out += [r for r in rows if self._visible_match(r, needle)]
+            if len(rows) < chunk:
+                break
+            before = rows[-1]["id"]
+        return out[: limit + 1]
+
+    def _visible_match(self, row: dict[str, Any], needle: str) -> bool:
+        if needle.isdecimal() and int(needle) == row["id"]:
+            return True
+        for column in ("args", "kwargs"):
+            shown = _encode(self._redact(json.loads(row[column])))
+            if needle in shown.lower():
+                return True
+        return False
+
     def job(self, job_id: int) -> dict[str, Any]:
         """Everything about one job: arguments (redacted), every error with its traceback, progress with
         rate and ETA, timings, and the batch/schedule/lock it belongs to."""
-        rec = self.app.driver.get_job(job_id)
+        rec = self.app.get_job(job_id)
         with self.app.driver.read() as conn:
             sched = m.schedule_of_job(conn, job_id)
         batch = None
@@ -222,7 +258,7 @@ class Backend:
                 for e in rec.errors
             ],
             "last_error": rec.errors[-1].error if rec.errors else None,
-            "progress": progress_view(rec.progress, rec.attempted_at),
+            "progress": self._progress(rec.id, rec.progress, rec.attempted_at),
             "batch": batch,
             "schedule": None if sched is None else {"key": sched[0], "run_id": sched[1]},
             "lock_key": rec.lock_key,
@@ -241,41 +277,31 @@ class Backend:
     def cancel(self, job_id: int) -> dict[str, Any]:
         outcome = self.app.cancel(job_id)
         if outcome == "finished":
-            state = self.app.driver.get_job(job_id).state.value
+            state = self.app.get_job(job_id).state.value
             raise InvalidStateError(f"job {job_id} already finished ({state}): nothing to cancel")
         self._changed(job_id)
         return {"outcome": outcome, "job": self.job(job_id)}
 
-    def discard(self, job_id: int) -> dict[str, Any]:
-        """Remove a failed (discarded) or cancelled job from the failed store for good."""
-        rec = self.app.driver.get_job(job_id)
-        if rec.state not in (S.DISCARDED, S.CANCELLED):
-            raise InvalidStateError(
-                f"job {job_id} is {rec.state.value}: only failed (discarded) or cancelled jobs can be discarded"
-            )
-        self.app.driver.delete_jobs([S.DISCARDED, S.CANCELLED], ids=[job_id])
+    def delete(self, job_id: int) -> dict[str, Any]:
+        """Delete a job that finished unsuccessfully (failed for good or cancelled) with its errors, for good
+        (409 for any other state)."""
+        rec = self.app.get_job(job_id)
+        self.app.delete_jobs([job_id])
         self.monitor.invalidate(totals=True)
         self.monitor.publish("job", {"id": job_id, "queue": rec.queue, "task": rec.task, "state": "deleted"})
         return {"id": job_id, "deleted": True}
 
     def retry_where(self, queue: str | None = None, task: str | None = None, error_class: str | None = None) -> int:
         """Retry every failed job matching the filter (all failed jobs when it is empty)."""
-        with self.app.driver.read() as conn:
-            ids = m.retry_candidates(conn, queue, task)
-            if error_class:
-                errs = m.last_errors(conn, ids)
-                ids = [i for i in ids if m.error_class(errs.get(i)) == error_class]
-        if not ids:
-            return 0
-        for start in range(0, len(ids), 1000):
-            self.app.retry(ids[start : start + 1000])
+        n = self.app.retry_failed(queue=queue or None, task=task or None, error_class=error_class or None)
         self.monitor.invalidate(totals=True)
-        self.monitor.publish("retried", {"count": len(ids), "queue": queue, "task": task, "error_class": error_class})
-        return len(ids)
+        if n:
+            self.monitor.publish("retried", {"count": n, "queue": queue, "task": task, "error_class": error_class})
+        return n
 
     def _changed(self, job_id: int) -> None:
         self.monitor.invalidate(totals=True)
-        rec = self.app.driver.get_job(job_id)
+        rec = self.app.get_job(job_id)
         self.monitor.publish("job", {"id": rec.id, "queue": rec.queue, "task": rec.task, "state": rec.state.value})
 
     def failed_groups(self) -> list[dict[str, Any]]:
@@ -337,7 +363,7 @@ class Backend:
                     "task": j["task"],
                     "queue": j["queue"],
                     "attempted_at": j["attempted_at"],
-                    "progress": progress_view(j["progress"], j["attempted_at"]),
+                    "progress": self._progress(j["id"], j["progress"], j["attempted_at"]),
                 }
                 for j in snap.executing
                 if (j["worker_id"] or "").startswith(w["id"])
@@ -411,7 +437,14 @@ class Backend:
         params: dict[str, Any] | None = None,
         enabled: bool | None = None,
     ) -> dict[str, Any]:
-        """The CLI's ``schedule set``: validated first, nothing written on any error."""
+        """The CLI's ``schedule set``: validated first, nothing written on any error. A secret param sent
+        back as ``"[redacted]"`` (what the API and the dashboard show) keeps its stored value."""
+        if params:
+            keys = self.redact_keys
+            # A top-level placeholder is left out (the override, or the code's value, stays as it is); one
+            # nested in a changed value is filled in from the current value.
+            params = {k: v for k, v in params.items() if not (v == REDACTED and is_secret_key(k, keys))}
+            params = restore_redacted(params, self.app.schedules.view(key).params, keys)
         view = self.app.schedules.set(key, cron=cron, timezone=timezone, params=params, enabled=enabled)
         self.monitor.publish("schedule_changed", {"key": key})
         return self._schedule(view)
@@ -486,4 +519,12 @@ class Backend:
         return force_release(self.app, key)
 
 
-__all__ = ["Backend", "InvalidCursorError", "JobNotFoundError", "cron_text", "decode_cursor", "encode_cursor"]
+__all__ = [
+    "MAX_ID",
+    "Backend",
+    "InvalidCursorError",
+    "JobNotFoundError",
+    "cron_text",
+    "decode_cursor",
+    "encode_cursor",
+]

@@ -38,6 +38,7 @@ from conveyor.engine import clock
 from conveyor.engine.states import JobState
 from conveyor.store import monitoring as m
 from conveyor.store import schema
+from conveyor.store.base import QueueStats
 
 if TYPE_CHECKING:
     from conveyor.app import Conveyor
@@ -104,6 +105,13 @@ class Monitor:
         self._last_run_id: int | None = None
         self._batches_after: float | None = None
         self._progress: dict[int, Any] = {}
+        #: job id -> (attempted_at, done, at): the first progress report seen of the job's current attempt,
+        #: so the rate (and ETA) counts from there rather than from the start of the attempt
+        self._origins: dict[int, tuple[float | None, float, float]] = {}
+        self._stats_lock = threading.Lock()
+        self._stats: list[QueueStats] | None = None
+        self._stats_at = 0.0
+        self._stats_cost = 0.0
         self.tasks: dict[tuple[str, str], TaskStats] = {}
         #: minute start -> [completed, failed] over every queue, for the last 24 h (the charts).
         self.minutes: dict[float, list[int]] = {}
@@ -154,9 +162,23 @@ class Monitor:
             assert snap is not None
             return snap
 
+    def queue_stats(self) -> list[QueueStats]:
+        """:meth:`Conveyor.queue_stats` (the one definition of a queue's counts and "processed", shared with
+        ``conveyor queue stats``), reused for ``max(interval, 10 x its cost)`` seconds: on a big table the
+        count takes a while, and however many requests come in, it runs at most that often."""
+        with self._stats_lock:
+            started = time.monotonic()
+            if self._stats is None or started - self._stats_at > max(self.interval, 10 * self._stats_cost):
+                self._stats = self.app.queue_stats()
+                self._stats_at = time.monotonic()
+                self._stats_cost = self._stats_at - started
+            return self._stats
+
     def invalidate(self, *, totals: bool = False) -> None:
         """Make the next read recompute (after a mutation through the API). ``totals`` also recounts the
         finished states (a retry moves jobs out of ``discarded``)."""
+        with self._stats_lock:
+            self._stats = None
         with self._lock:
             self._snapshot = None
             if totals:
@@ -296,11 +318,15 @@ class Monitor:
         progress: dict[int, Any] = {}
         for job in executing:
             progress[job["id"]] = job["progress"]
+            self._note_origin(job["id"], job["attempted_at"], job["progress"])
             if job["id"] not in self._progress:
                 yield "job", {"id": job["id"], "queue": job["queue"], "task": job["task"], "state": "executing"}
             if job["progress"] is not None and self._progress.get(job["id"]) != job["progress"]:
-                yield "progress", {"id": job["id"], "progress": progress_view(job["progress"], job["attempted_at"])}
+                view = progress_view(job["progress"], job["attempted_at"], self.origin(job["id"], job["attempted_at"]))
+                yield "progress", {"id": job["id"], "progress": view}
         self._progress = progress
+        for job_id in [i for i in self._origins if i not in progress]:
+            del self._origins[job_id]
         for run in m.runs_after(conn, self._last_run_id):
             self._last_run_id = run["id"]
             yield "schedule", {"key": run["schedule_key"], "run_id": run["id"], "job_id": run["job_id"]}
@@ -308,6 +334,18 @@ class Monitor:
         for b in m.batches_finished_after(conn, self._batches_after):
             self._batches_after = max(self._batches_after, float(b["finished_at"]) + 1e-6)
             yield "batch", {k: b[k] for k in ("id", "name", "state", "total", "completed", "failed", "cancelled")}
+
+    def _note_origin(self, job_id: int, attempted_at: float | None, progress: dict[str, Any] | None) -> None:
+        if not progress or not isinstance(progress.get("done"), int | float):
+            return
+        seen = self._origins.get(job_id)
+        if seen is None or seen[0] != attempted_at:
+            self._origins[job_id] = (attempted_at, float(progress["done"]), float(progress.get("at") or clock.now()))
+
+    def origin(self, job_id: int, attempted_at: float | None) -> tuple[float, float] | None:
+        """(done, at) of the first progress report this monitor saw of the job's current attempt, if any."""
+        seen = self._origins.get(job_id)
+        return None if seen is None or seen[0] != attempted_at else (seen[1], seen[2])
 
     def _remember(self, job_id: int) -> None:
         if len(self._event_seen) == self._event_seen.maxlen:
@@ -339,8 +377,15 @@ class Monitor:
             self._subscribers.remove(entry)
 
 
-def progress_view(progress: dict[str, Any] | None, attempted_at: float | None) -> dict[str, Any] | None:
-    """A job's stored progress plus percent, rate (units/s) and ETA (s) derived from its timing."""
+def progress_view(
+    progress: dict[str, Any] | None, attempted_at: float | None, origin: tuple[float, float] | None = None
+) -> dict[str, Any] | None:
+    """A job's stored progress plus percent, rate (units/s) and ETA (s).
+
+    With ``origin`` (done, at: the first report seen, from :meth:`Monitor.origin`) the rate counts from that
+    report: a snapshot import that spent minutes downloading before its first row would otherwise show an
+    ETA many times too long. Until a second report arrives there is no rate yet. Without ``origin`` the
+    rate counts from the start of the attempt."""
     if not progress:
         return None
     out = dict(progress)
@@ -350,10 +395,17 @@ def progress_view(progress: dict[str, Any] | None, attempted_at: float | None) -
     out["eta"] = None
     if isinstance(done, int | float) and isinstance(total, int | float) and total > 0:
         out["percent"] = max(0.0, min(100.0, 100.0 * done / total))
-    if isinstance(done, int | float) and done > 0 and attempted_at is not None:
-        elapsed = float(at or clock.now()) - attempted_at
-        if elapsed > 0:
-            out["rate"] = done / elapsed
-            if isinstance(total, int | float) and total > done:
-                out["eta"] = (total - done) / out["rate"]
+    if not isinstance(done, int | float):
+        return out
+    now = float(at or clock.now())
+    if origin is not None:
+        moved, elapsed = done - origin[0], now - origin[1]
+    elif attempted_at is not None:
+        moved, elapsed = done, now - attempted_at
+    else:
+        return out
+    if moved > 0 and elapsed > 0:
+        out["rate"] = moved / elapsed
+        if isinstance(total, int | float) and total > done:
+            out["eta"] = (total - done) / out["rate"]
     return out

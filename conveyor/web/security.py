@@ -14,6 +14,15 @@ The rules (the same as Flower's and Horizon's defaults, made strict where a queu
   scripts using a bearer token are exempt, since a browser never attaches one on its own. This applies on
   loopback too: a web page the operator visits must not be able to retry or discard jobs through
   ``http://127.0.0.1:8000``.
+* Only requests for an allowed host name are served (the ``Host`` header): loopback names, the address the
+  request arrived on, and ``CONVEYOR_WEB_ALLOWED_HOSTS``. Anything else is refused with 400, so a web page
+  whose DNS name is re-pointed at 127.0.0.1 (DNS rebinding) cannot read or drive a loopback dashboard.
+* Every response forbids framing (``X-Frame-Options: DENY``, CSP ``frame-ancestors 'none'``): a page on
+  another port or site cannot show the dashboard under a decoy and have its buttons clicked.
+* Wrong credentials (a failed ``POST /login`` or a bad ``Authorization`` header) are throttled per client
+  address: after ``CONVEYOR_WEB_LOGIN_ATTEMPTS`` failures each further try must wait twice as long as the
+  one before (1 s, 2 s, 4 s, ... up to ``CONVEYOR_WEB_LOGIN_LOCKOUT_SECONDS``); early tries get 429 with
+  ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -23,8 +32,11 @@ import binascii
 import hashlib
 import hmac
 import ipaddress
+import math
 import secrets
+import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -40,6 +52,14 @@ SESSION_SECONDS = 12 * 3600
 #: their own signature).
 PUBLIC_PREFIXES = ("/healthz", "/readyz", "/static/", "/login", "/favicon.ico", "/webhooks/")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Sent with every response: no page may be framed by another site or port (clickjacking), no response
+#: sniffed into another type, and no dashboard URL leaked to another site in a Referer.
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 def is_loopback(host: str) -> bool:
@@ -143,3 +163,91 @@ def csrf_ok(request: Request, submitted: str | None) -> bool:
 
 def is_public(path: str) -> bool:
     return path in ("/healthz", "/readyz", "/login") or path.startswith(PUBLIC_PREFIXES)
+
+
+def host_name(header: str) -> str:
+    """``"127.0.0.1:8000"`` -> ``"127.0.0.1"``, ``"[::1]:8000"`` -> ``"::1"``, lower-cased."""
+    h = header.strip().lower()
+    if h.startswith("["):
+        return h[1:].split("]", 1)[0]
+    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+
+
+def host_allowed(header: str | None, arrived_on: str | None, allowed: Sequence[str]) -> bool:
+    """Whether a request with this ``Host`` header may be served.
+
+    Allowed: loopback names and addresses; the address the request arrived on (an IP address in the Host
+    header cannot be re-pointed by DNS); every name in ``allowed`` (``*.example.com`` matches its
+    subdomains, ``*`` anything). No Host header at all (HTTP/1.0 scripts) is allowed: every browser sends one.
+    """
+    if header is None:
+        return True
+    name = host_name(header)
+    if not name:
+        return False
+    if is_loopback(name) or (arrived_on is not None and name == arrived_on.lower()):
+        return True
+    for pattern in (p.strip().lower() for p in allowed):
+        if pattern == "*" or name == pattern:
+            return True
+        if pattern.startswith("*.") and name.endswith(pattern[1:]):
+            return True
+    return False
+
+
+class LoginThrottle:
+    """Failed credential checks per client address, and how long each must wait before the next try.
+
+    Thread-safe; in memory (one web process). A client's failures are forgotten ``memory`` seconds after its
+    last one, and after a successful sign-in."""
+
+    def __init__(
+        self,
+        attempts: int = 5,
+        max_wait: float = 300.0,
+        *,
+        memory: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.attempts = attempts
+        self.max_wait = max_wait
+        self.memory = memory if memory is not None else max(900.0, 2 * max_wait)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures: dict[str, tuple[int, float]] = {}  # client -> (failures, time of the last one)
+
+    def _delay(self, failures: int) -> float:
+        if failures < self.attempts:
+            return 0.0
+        return float(min(self.max_wait, 2.0 ** min(failures - self.attempts, 62)))
+
+    def retry_after(self, client: str) -> float:
+        """Seconds ``client`` must still wait before its next try (0: it may try now)."""
+        now = self._clock()
+        with self._lock:
+            entry = self._failures.get(client)
+            if entry is None:
+                return 0.0
+            failures, last = entry
+            if now - last > self.memory:
+                del self._failures[client]
+                return 0.0
+            return max(0.0, last + self._delay(failures) - now)
+
+    def retry_after_header(self, client: str) -> str:
+        return str(max(1, math.ceil(self.retry_after(client))))
+
+    def failed(self, client: str) -> None:
+        now = self._clock()
+        with self._lock:
+            failures, last = self._failures.get(client, (0, now))
+            if now - last > self.memory:
+                failures = 0
+            self._failures[client] = (failures + 1, now)
+            if len(self._failures) > 10_000:  # many addresses: drop the forgotten ones
+                for key in [k for k, (_, at) in self._failures.items() if now - at > self.memory]:
+                    del self._failures[key]
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._failures.pop(client, None)

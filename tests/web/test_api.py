@@ -197,14 +197,20 @@ def test_cancel_a_waiting_job_and_refuse_a_finished_one(web_app: Conveyor, clien
     assert r.status_code == 409 and "already finished (completed)" in r.json()["error"]["message"]
 
 
-def test_discard_deletes_a_failed_job_but_not_a_waiting_one(web_app: Conveyor, client: TestClient) -> None:
+def test_delete_removes_a_failed_job_but_not_a_waiting_one(web_app: Conveyor, client: TestClient) -> None:
+    failed = failed_job(web_app)
+    assert client.delete(f"/api/jobs/{failed}").json() == {"id": failed, "deleted": True}
+    assert client.get(f"/api/jobs/{failed}").status_code == 404
+    waiting = web_app.enqueue("ok", [1])
+    r = client.delete(f"/api/jobs/{waiting}")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "invalid_state"
+    assert web_app.get_job(waiting).state == "available"
+
+
+def test_the_old_discard_route_still_deletes(web_app: Conveyor, client: TestClient) -> None:
     failed = failed_job(web_app)
     assert client.post(f"/api/jobs/{failed}/discard").json() == {"id": failed, "deleted": True}
     assert client.get(f"/api/jobs/{failed}").status_code == 404
-    waiting = web_app.enqueue("ok", [1])
-    r = client.post(f"/api/jobs/{waiting}/discard")
-    assert r.status_code == 409
-    assert web_app.get_job(waiting).state == "available"
 
 
 def test_bulk_retry_takes_a_filter_and_failed_groups_group_by_task_and_error(

@@ -25,7 +25,7 @@ from conveyor.coordination.batches import BatchNotFoundError
 from conveyor.errors import ConveyorError, JobNotFoundError
 from conveyor.scheduler.errors import UnknownScheduleError
 from conveyor.store.monitoring import error_class as error_class_of
-from conveyor.web.backend import Backend
+from conveyor.web.backend import MAX_ID, Backend
 from conveyor.web.dashboard import charts
 from conveyor.web.dashboard.filters import FILTERS, GLOBALS
 
@@ -266,6 +266,8 @@ def jobs(
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job(request: Request, job_id: int) -> Response:
     try:
+        if not 0 < job_id <= MAX_ID:  # no job has it; the database would refuse the number
+            raise JobNotFoundError(job_id)
         detail = backend(request).job(job_id)
     except JobNotFoundError:
         return _error_page(
@@ -366,6 +368,8 @@ def batches(request: Request, cursor: str | None = None) -> Response:
 @router.get("/batches/{batch_id}", response_class=HTMLResponse)
 def batch(request: Request, batch_id: int) -> Response:
     try:
+        if not 0 < batch_id <= MAX_ID:
+            raise BatchNotFoundError(batch_id)
         detail = backend(request).batch(batch_id)
     except BatchNotFoundError as exc:
         return _error_page(request, 404, f"Batch #{batch_id} not found", str(exc), ("/batches", "Show every batch"))
@@ -391,6 +395,14 @@ def login(request: Request, next: str = "/", error: str | None = None) -> Respon
     auth = getattr(request.app.state, "auth", None)
     if auth is None or not auth.enabled:
         return RedirectResponse(f"{_base(request)}/", status_code=303)
+    return login_page(request, next, error)
+
+
+def login_page(
+    request: Request, next: str, error: str | None, *, status_code: int = 200, retry_after: int | None = None
+) -> HTMLResponse:
+    """The sign-in form; ``error`` is "invalid", "expired" or "throttled" (then ``retry_after`` seconds)."""
+    auth = request.app.state.auth
     safe_next = next if next.startswith("/") and not next.startswith("//") else "/"
     return render(
         request,
@@ -398,8 +410,10 @@ def login(request: Request, next: str = "/", error: str | None = None) -> Respon
         None,
         active="",
         title="Sign in",
+        status_code=status_code,
         chrome=False,
         methods=auth.methods,
         error=error,
+        retry_after=retry_after,
         next=safe_next,
     )

@@ -392,9 +392,29 @@
       if (value === null || typeof value !== "object" || Array.isArray(value)) {
         throw new ApiError('params must be a JSON object, e.g. {"chunk": 250}', 0, "params");
       }
-      body.params = value;
+      const changed = changedParams(JSON.parse(params.dataset.initial || "{}"), value);
+      if (Object.keys(changed).length) body.params = changed;
     }
     return body;
+  }
+
+  /* Only the params the user changed are sent: an unchanged one stays whatever the code declares (a later
+   * deploy that changes it still counts), and a secret shown as "[redacted]" is never sent back. */
+  function changedParams(initial, value) {
+    const removed = Object.keys(initial).filter((k) => !(k in value));
+    if (removed.length) {
+      throw new ApiError(
+        `removing a param ("${removed[0]}") is not possible here: give it a value, or reset the schedule ` +
+          "with conveyor schedule set KEY --reset",
+        0,
+        "params",
+      );
+    }
+    const out = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (!(k in initial) || JSON.stringify(initial[k]) !== JSON.stringify(v)) out[k] = v;
+    }
+    return out;
   }
 
   document.addEventListener("click", (ev) => {
@@ -464,9 +484,18 @@
     }
   });
 
+  /* "Running for" counts on between page refreshes (the server's figure plus the time since it arrived). */
+  function tickElapsed(root) {
+    for (const el of $$("[data-elapsed]", root)) {
+      if (!el.dataset.since) el.dataset.since = String(Date.now());
+      el.textContent = duration(Number(el.dataset.elapsed) + (Date.now() - Number(el.dataset.since)) / 1000);
+    }
+  }
+
   // ---------------------------------------------------------------- start
   refreshTimes(document);
   setInterval(() => refreshTimes(document), 10000);
+  setInterval(() => tickElapsed(document), 1000);
   if (regions.length) connect();
   else setStatus("idle", "");
 })();
