@@ -121,14 +121,15 @@ def _port(preferred: int) -> int:
 
 
 def _demo_shop(sim_url: str) -> int:
-    """The demo shop, pointing at this run's simulator (re-created when the simulator moved ports)."""
+    """The demo shop, pointing at this run's simulator. When the simulator came back on another port, the
+    shop is pointed there and keeps everything synced so far (deleting it would lose the demo's data)."""
     from conveyor.commerce.shoptet.simulator import DEFAULT_PRIVATE_TOKEN
 
     for shop in pipelines.list_shops(app):
         if shop.name == "demo-shop":
-            if shop.base_url == sim_url:
-                return shop.id
-            pipelines.remove_shop(app, shop.id)
+            if shop.base_url != sim_url:
+                pipelines.update_shop(app, shop.id, base_url=sim_url)
+            return shop.id
     shop = pipelines.add_shop(
         app, "demo-shop", base_url=sim_url, token=DEFAULT_PRIVATE_TOKEN, eshop_id=222651, is_master=True
     )
@@ -159,7 +160,7 @@ def main() -> None:
         while not server.started:
             time.sleep(0.05)
         dashboard = f"http://127.0.0.1:{web_port}"
-        pipelines.register_webhooks(app, shop_id, f"{dashboard}/webhooks/shoptet")
+        pipelines.register_webhooks(app, shop_id, f"{dashboard}/webhooks/shoptet", renew_signature_key=True)
         total = enqueue_workload()
         execution = pipelines.request_snapshot(app, shop_id, "orders")
         pipelines.run_pipeline(app, shop_id, "orders.fetch_new")

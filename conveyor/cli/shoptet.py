@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressC
 from rich.table import Table
 
 from conveyor.app import Conveyor
-from conveyor.cli.common import console, fmt_age, fmt_time, get_app, handle_errors
+from conveyor.cli.common import JsonOption, console, fmt_age, fmt_time, get_app, handle_errors, print_json
 from conveyor.errors import ConfigurationError, JobNotFoundError
 
 if TYPE_CHECKING:
@@ -27,8 +27,12 @@ if TYPE_CHECKING:
 # ``conveyor`` itself starts without it.
 
 cli = typer.Typer(help="Shoptet shops, sync pipelines, snapshots and their executions.", no_args_is_help=True)
-shops_cli = typer.Typer(help="Shoptet shops: add, list, remove.", no_args_is_help=True)
+shops_cli = typer.Typer(help="Shoptet shops: add, list, update, remove.", no_args_is_help=True)
 cli.add_typer(shops_cli, name="shops")
+parked_cli = typer.Typer(
+    help="Records that failed run after run and were parked: list, retry, dismiss.", no_args_is_help=True
+)
+cli.add_typer(parked_cli, name="parked")
 
 
 class Kind(StrEnum):
@@ -152,6 +156,32 @@ def shops_list(ctx: typer.Context) -> None:
     console.print(table)
 
 
+@shops_cli.command("update")
+@handle_errors
+def shops_update(
+    ctx: typer.Context,
+    shop_ref: Annotated[str, typer.Argument(metavar="SHOP", help="Shop id or name.")],
+    url: Annotated[str | None, typer.Option("--url", help="A new Shoptet API base URL.")] = None,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook-url",
+            help="Register order:create, order:update and job:finished webhooks to this URL (snapshots need it).",
+        ),
+    ] = None,
+) -> None:
+    """Change a shop's API URL, or register its webhooks (a shop added without --webhook-url)."""
+    from conveyor.commerce.shoptet import pipelines
+
+    app = _app(ctx)
+    shop = _shop(app, shop_ref)
+    if url is None and webhook_url is None:
+        raise ConfigurationError("nothing to update: give --url and/or --webhook-url")
+    pipelines.update_shop(app, shop.id, base_url=url, webhook_url=webhook_url)
+    done = [f"API URL {url}" if url else "", f"webhooks registered to {webhook_url}" if webhook_url else ""]
+    console.print(f"shop {shop.id} {shop.name!r}: " + ", ".join(d for d in done if d), highlight=False)
+
+
 @shops_cli.command("remove")
 @handle_errors
 def shops_remove(
@@ -168,6 +198,74 @@ def shops_remove(
         typer.confirm(f"delete shop {shop.id} {shop.name!r} and all its synced data?", abort=True)
     pipelines.remove_shop(app, shop.id)
     console.print(f"shop {shop.id} {shop.name!r} removed", highlight=False)
+
+
+# ---------------------------------------------------------------------------------------------- parked
+@parked_cli.command("list")
+@handle_errors
+def parked_list(
+    ctx: typer.Context,
+    shop_ref: Annotated[str | None, typer.Option("--shop", help="Only this shop (id or name).")] = None,
+    failing: Annotated[bool, typer.Option("--failing", help="Also records still failing, not parked yet.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
+    json_: JsonOption = False,
+) -> None:
+    """Records a pipeline parked after they failed run after run, with their last error."""
+    from conveyor.commerce.shoptet import pipelines
+
+    app = _app(ctx)
+    shop_id = _shop(app, shop_ref).id if shop_ref else None
+    rows = pipelines.list_parked(app, shop_id, include_failing=failing, limit=limit)
+    if json_:
+        print_json({"parked": [r.as_dict() for r in rows]})
+        return
+    if not rows:
+        console.print("no parked records")
+        return
+    table = Table(title="Parked records")
+    for column in ("id", "shop", "kind", "code", "status", "failures", "next retry", "last error"):
+        table.add_column(column)
+    for r in rows:
+        retry = fmt_time(r.next_retry_at) if r.next_retry_at else "-"
+        table.add_row(str(r.id), str(r.shop_id), r.kind, r.code, r.status.value, str(r.failures), retry,
+                      r.last_error[:120])  # fmt: skip
+    console.print(table)
+
+
+@parked_cli.command("retry")
+@handle_errors
+def parked_retry(
+    ctx: typer.Context,
+    record_id: Annotated[int, typer.Argument(metavar="ID", help="Parked record id (conveyor shoptet parked list).")],
+    json_: JsonOption = False,
+) -> None:
+    """Retry a parked (or dismissed) record now: its pipeline runs for the shop."""
+    from conveyor.commerce.shoptet import pipelines
+
+    app = _app(ctx)
+    job_id = pipelines.retry_parked(app, record_id)
+    if json_:
+        print_json({"id": record_id, "job_id": job_id})
+        return
+    console.print(f"parked record {record_id}: retrying in job {job_id}", highlight=False)
+
+
+@parked_cli.command("dismiss")
+@handle_errors
+def parked_dismiss(
+    ctx: typer.Context,
+    record_id: Annotated[int, typer.Argument(metavar="ID", help="Parked record id (conveyor shoptet parked list).")],
+    json_: JsonOption = False,
+) -> None:
+    """Stop retrying a parked record; it stays listed as dismissed."""
+    from conveyor.commerce.shoptet import pipelines
+
+    app = _app(ctx)
+    record = pipelines.dismiss_parked(app, record_id)
+    if json_:
+        print_json(record.as_dict())
+        return
+    console.print(f"parked record {record_id} ({record.kind} {record.code}) dismissed", highlight=False)
 
 
 # ---------------------------------------------------------------------------------------------- pipelines

@@ -49,6 +49,13 @@ def parse_fraction(text: str, option: str) -> float:
     return value
 
 
+def parse_skew(text: str, option: str) -> float:
+    """'-10s', '+3s', '1.5m' → seconds, negative when the simulated shop's clock is behind."""
+    raw = text.strip()
+    sign = -1.0 if raw.startswith("-") else 1.0
+    return sign * parse_duration(raw.lstrip("+-"), option)
+
+
 @cli.callback()
 def _group() -> None:
     """Simulators of shop platform APIs."""
@@ -72,6 +79,9 @@ def shoptet(
     ] = "0",
     churn: Annotated[str, typer.Option(help="New and changed orders every so often, e.g. 5s; 0 = never.")] = "0",
     job_delay: Annotated[str, typer.Option(help="How long a snapshot job takes at least, e.g. 2s.")] = "2s",
+    clock_skew: Annotated[
+        str, typer.Option(help="The shop's clock against this machine's, e.g. -10s (behind) or 3s (ahead).")
+    ] = "0s",
 ) -> None:
     """Serve a simulated Shoptet e-shop: Shoptet's API, limits and formats, over your own data and faults."""
     from conveyor.commerce.shoptet.simulator import SimulatorConfig, run
@@ -91,6 +101,7 @@ def shoptet(
             malformed_rate=parse_fraction(malformed_rate, "--malformed-rate"),
             churn_interval=churn_seconds or None,
             job_delay=parse_duration(job_delay, "--job-delay"),
+            clock_skew=parse_skew(clock_skew, "--clock-skew"),
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -104,6 +115,13 @@ def shoptet(
         f"with Authorization: Bearer {config.oauth_tokens[0]}"
     )
     typer.echo(f"  limits          {concurrency} connections/token, bucket {bucket} drops leaking {leak}")
+    typer.echo(
+        f"  webhooks        e-shop id {config.eshop_id}: add the shop with --eshop-id {config.eshop_id} "
+        "--webhook-url <your server>/webhooks/shoptet (the signature key is fetched from the simulator, "
+        "which makes a new one on every start)"
+    )
+    if config.clock_skew:
+        typer.echo(f"  clock           {config.clock_skew:+g} s against this machine's")
     typer.echo(f"  controls        POST {base}/_sim/advance?new_orders=5&changed_orders=5, GET {base}/_sim/stats")
     typer.echo(f"  try             curl -H 'Shoptet-Private-Api-Token: {config.private_tokens[0]}' {base}/api/orders")
     run(config, host=host, port=port)

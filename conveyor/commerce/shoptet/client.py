@@ -183,7 +183,9 @@ class PageStream(Generic[M]):
     changed out of a ``changeTime`` window), records may have moved back to a page already read, so the
     stream steps back as many pages as the drop spans and reads them again (at most ``max_backtracks``
     times; after that ``possibly_incomplete`` is set and a warning logged, so a caller can re-run the
-    window). ``pages_fetched``, ``total_count`` and ``count_changed`` describe the run so far.
+    window). ``pages_fetched``, ``total_count`` and ``count_changed`` describe the run so far;
+    ``server_time`` is the platform's clock when the first page was answered (its ``Date`` header), so a
+    caller can bound a cursor on the platform's clock rather than its own.
     """
 
     def __init__(
@@ -210,6 +212,7 @@ class PageStream(Generic[M]):
         self.total_count: int | None = None
         self.count_changed = False
         self.possibly_incomplete = False
+        self.server_time: datetime | None = None
 
     def __iter__(self) -> PageStream[M]:
         return self
@@ -596,8 +599,10 @@ class ShoptetClient:
             response = self._request("GET", path, params=_query(filters), ok=(200, 202))
         except Forbidden as exc:
             raise JobFinishedWebhookMissing(
-                f"shop {self.shop} refused the {kind} snapshot: register the job:finished webhook first "
-                f"(POST /api/webhooks); Shoptet runs asynchronous requests only when it exists "
+                f"shop {self.shop} refused the {kind} snapshot: it has no job:finished webhook, and Shoptet "
+                f"runs asynchronous requests only when one exists. Register the webhooks with `conveyor shoptet "
+                f"shops update {self.shop} --webhook-url https://<this server>/webhooks/shoptet` (or the "
+                f"Shops page's Webhook URL button) and request the snapshot again "
                 f"(403 {exc.error_code}: {exc.message})",
                 status_code=exc.status_code,
                 error_code=exc.error_code,
@@ -737,14 +742,17 @@ class ShoptetClient:
         label = f"shop {self.shop} {path}"
 
         def fetch(query: dict[str, Any]) -> tuple[list[Any], Paginator]:
-            data = self._data(self._get(path, _query(query)), path)
+            response = self._get(path, _query(query))
+            if stream.server_time is None:
+                stream.server_time = _http_date(response.headers.get("Date"))
+            data = self._data(response, path)
             items = _field(data, key, path)
             if not isinstance(items, list):
                 raise MalformedResponse(f"{label}: data.{key} is not a list")
             paginator = _validate(Paginator, _field(data, "paginator", path), "page", label)
             return items, paginator
 
-        return PageStream(
+        stream = PageStream(
             fetch,
             model,
             params=_query(params),
@@ -752,6 +760,7 @@ class ShoptetClient:
             identity=identity,
             label=label,
         )
+        return stream
 
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
         return self._request("GET", path, params=params)

@@ -41,7 +41,8 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,7 @@ class WebhookResult:
     shop_id: int
     event: str
     instance: str
-    #: The recorded event's id; None for a repeated delivery, which is acknowledged and ignored.
+    #: The recorded event's id; None for a repeated identity (redelivery, or a second event in the same second).
     event_id: int | None
     duplicate: bool
     #: The fetch job an order event caused (a burst for one order shares one job), else None.
@@ -127,6 +128,8 @@ class WebhookResult:
     @property
     def action(self) -> str:
         """One line for logs and the HTTP answer."""
+        if self.duplicate and self.job_id is not None:
+            return f"repeated {self.event} {self.instance} (same eventCreated): fetching it (job {self.job_id})"
         if self.duplicate:
             return f"duplicate {self.event} {self.instance}: ignored"
         if self.job_id is not None:
@@ -148,6 +151,10 @@ class ShopOverview:
     #: Whether webhooks can be verified (a signature key is stored).
     webhooks: bool
     eshop_id: int | None = None
+    #: Per cursor: ``{"reason", "since", "runs"}`` while it cannot move, else None.
+    stalls: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    #: Tracked records per state (``failing``, ``parked``, ``dismissed``).
+    parked: dict[str, int] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------- the pack
@@ -169,7 +176,16 @@ class ShoptetPack:
         max_rate_limit_wait: float,
         shared_rate: float | None,
         client_options: Mapping[str, Any] | None = None,
+        cursor_margin: float = 5.0,
+        min_window_seconds: float = 60.0,
+        park_after_failures: int = 3,
     ) -> None:
+        if cursor_margin < 0:
+            raise ConfigurationError(f"cursor_margin must be >= 0 seconds, got {cursor_margin}")
+        if min_window_seconds <= 0:
+            raise ConfigurationError(f"min_window_seconds must be > 0, got {min_window_seconds}")
+        if park_after_failures < 1:
+            raise ConfigurationError(f"park_after_failures must be at least 1, got {park_after_failures}")
         if fallback_lookback_hours <= 0:
             raise ConfigurationError(f"fallback_lookback_hours must be > 0, got {fallback_lookback_hours}")
         if not 1 <= detail_concurrency <= 3:
@@ -185,6 +201,9 @@ class ShoptetPack:
         self.max_rate_limit_wait = max_rate_limit_wait
         self.shared_rate = shared_rate
         self.client_options = dict(client_options or {})
+        self.cursor_margin = cursor_margin
+        self.min_window_seconds = min_window_seconds
+        self.park_after_failures = park_after_failures
         self._secret_key = secret_key
         self._cipher: CredentialCipher | None = None
         self._clients: dict[int, tuple[int, str, ShoptetClient]] = {}
@@ -327,6 +346,9 @@ def install(
     shared_rate: float | None = None,
     retry: RetryPolicy | None = None,
     client_options: Mapping[str, Any] | None = None,
+    cursor_margin: float = 5.0,
+    min_window_seconds: float = 60.0,
+    park_after_failures: int = 3,
 ) -> ShoptetPack:
     """Register the Shoptet pipelines on ``app``: the commerce tables (``app.migrate()`` / ``conveyor db
     upgrade`` create them), the tasks and, with ``schedules``, the catalog entries (see the module docstring).
@@ -341,7 +363,10 @@ def install(
     across every worker, through a Conveyor rate limit (default: pace on Shoptet's bucket header only).
     ``retry``: back-off between attempts of a failed incremental run. ``client_options``: further
     :class:`~conveyor.commerce.shoptet.client.ShoptetClient` options (``max_retries``, ``backoff_base``,
-    ``timeout``…).
+    ``timeout``…). ``cursor_margin``: seconds an incremental cursor stays behind Shoptet's clock (its
+    ``Date`` header). ``min_window_seconds``: the narrowest window a run splits a churning list into.
+    ``park_after_failures``: failed runs in a row after which a malformed record is parked (it stops
+    holding the cursor; see :func:`list_parked`).
     """
     if app in _PACKS:
         raise ConfigurationError("the Shoptet pipelines are already installed on this application")
@@ -357,6 +382,9 @@ def install(
         max_rate_limit_wait=max_rate_limit_wait,
         shared_rate=shared_rate,
         client_options=client_options,
+        cursor_margin=cursor_margin,
+        min_window_seconds=min_window_seconds,
+        park_after_failures=park_after_failures,
     )
     app.add_schema("commerce", upgrade=store.upgrade, check=store.check_current)
     from conveyor.commerce.web import extend  # the Shops pages, their API and the webhook endpoint
@@ -619,6 +647,61 @@ def remove_shop(app: Conveyor, shop_id: int) -> bool:
         return store.delete_shop(conn, shop_id)
 
 
+def update_shop(app: Conveyor, shop_id: int, *, base_url: str | None = None, webhook_url: str | None = None) -> Shop:
+    """Change a shop's API URL and/or register its webhooks to ``webhook_url`` (see :func:`register_webhooks`:
+    a shop added without a webhook URL cannot take snapshots until it has the ``job:finished`` webhook)."""
+    shop = find_shop(app, shop_id)
+    if base_url is not None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigurationError(f"the shop's API URL must start with http:// or https://, got {base_url!r}")
+        with app.driver.begin() as conn:
+            shop = store.set_shop_base_url(conn, shop.id, base_url.rstrip("/"))
+    if webhook_url is not None:
+        if not webhook_url.startswith(("http://", "https://")):
+            raise ConfigurationError(f"the webhook URL must start with http:// or https://, got {webhook_url!r}")
+        register_webhooks(app, shop.id, webhook_url)
+    return shop
+
+
+# ---------------------------------------------------------------------------------------------- parked
+#: The record kind each incremental pipeline parks, and the pipeline that retries it.
+PARKED_PIPELINES = {"order": "orders.fetch_new", "product": "products.import_master"}
+
+
+def list_parked(
+    app: Conveyor,
+    shop_id: int | None = None,
+    *,
+    include_failing: bool = False,
+    after_id: int = 0,
+    limit: int = 100,
+) -> list[store.ParkedRecord]:
+    """Records that failed run after run and were parked (and those an operator dismissed), by id; with
+    ``include_failing``, also those still failing that will be parked if they fail again."""
+    statuses = list(store.ParkedStatus)
+    if not include_failing:
+        statuses.remove(store.ParkedStatus.FAILING)
+    with app.driver.read() as conn:
+        return store.list_parked(conn, shop_id, statuses=statuses, after_id=after_id, limit=limit)
+
+
+def retry_parked(app: Conveyor, record_id: int) -> int:
+    """Retry a parked (or dismissed) record now: it is due at once and its pipeline runs for the shop.
+    Returns that run's job id."""
+    with app.driver.begin() as conn:
+        record = store.retry_parked(conn, record_id)
+    pipeline = PARKED_PIPELINES.get(record.kind)
+    if pipeline is None:
+        raise PipelineError(f"record {record_id} is a {record.kind}: no Shoptet pipeline retries that kind")
+    return run_pipeline(app, record.shop_id, pipeline, trigger="retry")
+
+
+def dismiss_parked(app: Conveyor, record_id: int) -> store.ParkedRecord:
+    """Stop retrying a parked record; it stays listed as ``dismissed``."""
+    with app.driver.begin() as conn:
+        return store.dismiss_parked(conn, record_id)
+
+
 def shops_overview(app: Conveyor, *, executions: int = 10) -> list[ShopOverview]:
     """Every Shoptet shop with its cursors and its last ``executions`` runs, for the Shops page."""
     pack = pack_of(app)
@@ -626,7 +709,9 @@ def shops_overview(app: Conveyor, *, executions: int = 10) -> list[ShopOverview]
     with app.driver.read() as conn:
         for shop in store.list_shops(conn, platform=PLATFORM):
             creds = store.shop_credentials(conn, pack.cipher, shop.id)
-            cursors = {key: store.get_cursor(conn, shop.id, key) for key in (sync.CURSOR_ORDERS, sync.CURSOR_PRODUCTS)}
+            keys = (sync.CURSOR_ORDERS, sync.CURSOR_PRODUCTS)
+            cursors = {key: store.get_cursor(conn, shop.id, key) for key in keys}
+            stalls = {key: sync.get_stall(conn, shop.id, key) for key in keys}
             auth = "private token" if creds.get("token") else "oauth" if creds.get("oauth_token") else "none"
             eshop = creds.get("eshop_id")
             overview.append(
@@ -637,6 +722,8 @@ def shops_overview(app: Conveyor, *, executions: int = 10) -> list[ShopOverview]
                     auth=auth,
                     webhooks=bool(creds.get("signature_key")),
                     eshop_id=int(eshop) if eshop is not None else None,
+                    stalls=stalls,
+                    parked=store.count_parked(conn, shop.id),
                 )
             )
     return overview
@@ -769,8 +856,9 @@ def handle_webhook(app: Conveyor, raw_body: bytes, signature: str | None) -> Web
     checked against each Shoptet shop's signature key, and the shop whose key signs them is the sender (its
     stored ``eshop_id``, when set, must match the body's). No match: :class:`WebhookSignatureError` (answer
     401), nothing recorded or enqueued. The event is recorded once (a repeated delivery is acknowledged and
-    ignored); an order event queues ``shoptet.orders.fetch_one`` in the same transaction (one waiting job per
-    order, however many events arrive); ``job:finished`` wakes the snapshot waiting for that export."""
+    counted); an order event queues ``shoptet.orders.fetch_one`` in the same transaction (one waiting job per
+    order, however many events arrive; a repeated one too, as it may be a second change in the same
+    second); ``job:finished`` wakes the snapshot waiting for that export."""
     pack = pack_of(app)
     if not signature:
         raise WebhookSignatureError("the Shoptet-Webhook-Signature header is missing")
@@ -799,7 +887,13 @@ def handle_webhook(app: Conveyor, raw_body: bytes, signature: str | None) -> Web
     job_id = execution_id = None
     with app.driver.begin() as conn:
         event_id = store.record_webhook_event(conn, shop.id, notification.event, notification.event_instance, created)
-        if event_id is not None and notification.event in ORDER_EVENTS:
+        if event_id is None:
+            # Same (event, instance, eventCreated): a redelivery, or a second change of the order in the same
+            # second (eventCreated has 1 s resolution). Count it; an order event still fetches the order: the
+            # fetch is idempotent (import by diff) and a waiting fetch absorbs it, so a redelivery costs at
+            # most one "unchanged" read while a real second change is never lost.
+            store.count_repeat_delivery(conn, shop.id, notification.event, notification.event_instance, created)
+        if notification.event in ORDER_EVENTS:
             execution_id, job_id = sync.enqueue_run(
                 conn, pack.tasks["shoptet.orders.fetch_one"], [shop.id, notification.event_instance],
                 shop_id=shop.id, pipeline="orders.fetch_one", trigger="webhook",
@@ -830,26 +924,53 @@ def register_webhooks(
 
     Snapshots need ``job:finished`` registered (Shoptet refuses them otherwise). Shoptet hands out the
     signature key only by renewing it, so the key is renewed and stored in the shop's credentials when none
-    is stored yet, or when ``renew_signature_key``. Three plain requests, not retried: the Shoptet client
-    only reads."""
+    is stored yet, or when ``renew_signature_key``. A 423 (the same request still running at Shoptet) or
+    429 (rate limit) is retried after ``Retry-After`` (or a short back-off), up to
+    :data:`WEBHOOK_REQUEST_ATTEMPTS` times: Shoptet ran nothing for either answer."""
     pack = pack_of(app)
     shop = find_shop(app, shop_id)
     creds = pack.credentials(shop.id)
     headers = {**_api_credentials(pack, shop, creds).auth_headers(), "Content-Type": "application/json"}
     with httpx.Client(base_url=shop.base_url, headers=headers, timeout=30.0) as http:
         if renew_signature_key or not creds.get("signature_key"):
-            data = _answer(http.post("/api/webhooks/renew-signature-key"), shop, "renewing the signature key")
+            data = _answer(_send(http, "POST", "/api/webhooks/renew-signature-key"), shop, "renewing the signature key")
             creds["signature_key"] = str(data["signatureKey"])
             with app.driver.begin() as conn:
                 store.set_shop_credentials(conn, pack.cipher, shop.id, creds)
-        data = _answer(http.get("/api/webhooks", params={"itemsPerPage": 500}), shop, "listing webhooks")
+        data = _answer(_send(http, "GET", "/api/webhooks", params={"itemsPerPage": 500}), shop, "listing webhooks")
         registered = {hook.get("event") for hook in data.get("webhooks") or []}
         new = [event for event in events if event not in registered]
         if new:
             body = {"data": [{"event": event, "url": url} for event in new]}
-            _answer(http.post("/api/webhooks", json=body), shop, "registering webhooks")
+            _answer(_send(http, "POST", "/api/webhooks", json=body), shop, "registering webhooks")
     log.info("shop %s: webhooks registered for %s", shop.name, ", ".join(new) or "nothing new")
     return new
+
+
+#: Attempts of one webhook-management request answered 423 or 429.
+WEBHOOK_REQUEST_ATTEMPTS = 6
+
+
+def _send(http: httpx.Client, method: str, path: str, *, sleep: Any = time.sleep, **kwargs: Any) -> httpx.Response:
+    """One webhook-management request, retried while Shoptet answers 423 (locked) or 429 (rate limited)."""
+    for attempt in range(WEBHOOK_REQUEST_ATTEMPTS):
+        response = http.request(method, path, **kwargs)
+        if response.status_code not in (423, 429) or attempt == WEBHOOK_REQUEST_ATTEMPTS - 1:
+            return response
+        wait = _retry_after(response.headers.get("Retry-After"))
+        sleep(min(30.0, wait if wait is not None else 0.5 * 2**attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
 
 
 def _answer(response: httpx.Response, shop: Shop, what: str) -> dict[str, Any]:
@@ -879,19 +1000,23 @@ __all__ = [
     "WebhookResult",
     "WebhookSignatureError",
     "add_shop",
+    "dismiss_parked",
     "execution_errors",
     "find_shop",
     "get_execution",
     "handle_webhook",
     "install",
     "list_executions",
+    "list_parked",
     "list_shops",
     "pack_of",
     "register_webhooks",
     "remove_shop",
     "request_snapshot",
+    "retry_parked",
     "retry_snapshot",
     "run_pipeline",
     "shops_overview",
     "snapshot_file_of",
+    "update_shop",
 ]

@@ -14,9 +14,18 @@ How an incremental run (``orders.fetch_new``, ``products.import_master``) works,
 3. **Import by diff,** :data:`DETAIL_CHUNK` records per transaction: the store compares content hashes and
    writes only what changed; the chunk's record errors, counts and inventory jobs commit with it.
 4. **Cursor.** Only when every record of the window was read does the cursor move, to the newest
-   ``changeTime`` seen (Shoptet's clock, not ours: no skew). A record that could not be imported (malformed)
-   holds the cursor at its own ``changeTime``, so the next run reads it again; a run that failed (network,
-   5xx, rate limit) leaves the cursor where it was.
+   ``changeTime`` seen, but never past Shoptet's own clock (the ``Date`` header of the first list page)
+   less ``cursor_margin`` seconds: a record that changes while the run reads the list moves onto a page
+   already read, and its new ``changeTime`` is after that moment, so the next run reads it, whatever the
+   skew between Shoptet's clock and ours. A record that could not be imported (malformed) holds the
+   cursor at its own ``changeTime``, so the next run reads it again; after ``park_after_failures`` runs in
+   a row it is **parked** (:mod:`conveyor.commerce.store.parked`): listed with its error, no longer holding
+   the cursor, and retried by later runs on its own back-off. A run that failed (network, 5xx, rate
+   limit) leaves the cursor where it was.
+5. **Churn.** When the list keeps shifting while it is paged (records leave the window faster than the
+   client can step back), the window is read again as its older half, down to ``min_window_seconds``,
+   then the rest: a busy shop still makes progress. A cursor that cannot move says why (the Shops page
+   shows it: :func:`get_stall`).
 
 A malformed record is reported in the execution (its code and the reason) and the rest is imported. A 429
 that outlasts the client's short wait becomes :class:`~conveyor.Snooze` (waiting costs no attempt); a
@@ -28,6 +37,7 @@ Conveyor retries that shop's job only.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 from collections import deque
@@ -40,7 +50,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, select
 
-from conveyor import ConveyorError, Discard, InvalidStateError, JobContext, Snooze, current_job
+from conveyor import ConveyorError, Discard, InvalidStateError, JobContext, Snooze, clock, current_job
 from conveyor.commerce import store
 from conveyor.commerce.shoptet.client import ShoptetClient
 from conveyor.commerce.shoptet.errors import AuthenticationError, MalformedResponse, NotFound, RateLimited
@@ -64,6 +74,8 @@ DETAIL_CHUNK = 50
 INVENTORY_BATCH = 50
 #: Detail requests queued beyond the ones in flight, so fetching goes on while a chunk is written.
 PREFETCH = 24
+#: How many times one run halves a window whose list keeps shifting before it gives up until the next run.
+MAX_NARROWINGS = 12
 
 T = TypeVar("T")
 
@@ -318,35 +330,55 @@ def run_incremental(pack: ShoptetPack, shop_id: int, spec: IncrementalSpec, trig
         raise
 
 
+def stall_key(cursor_key: str) -> str:
+    """The sync-state key under which a cursor's stall (why it did not move, since when) is kept."""
+    return f"{cursor_key}.stalled"
+
+
+def get_stall(conn: Connection, shop_id: int, cursor_key: str) -> dict[str, Any] | None:
+    """``{"reason", "since", "runs"}`` while the cursor is stalled, else None."""
+    raw = store.get_cursor(conn, shop_id, stall_key(cursor_key))
+    return None if raw is None else dict(json.loads(raw))
+
+
+def _record_stall(conn: Connection, shop_id: int, cursor_key: str, reason: str | None) -> None:
+    if reason is None:
+        store.delete_cursor(conn, shop_id, stall_key(cursor_key))
+        return
+    previous = get_stall(conn, shop_id, cursor_key)
+    since = previous["since"] if previous else clock.now()
+    runs = previous["runs"] + 1 if previous else 1
+    value = json.dumps({"reason": reason, "since": since, "runs": runs})
+    store.set_cursor(conn, shop_id, stall_key(cursor_key), value)
+
+
 def _incremental(pack: ShoptetPack, shop: Shop, spec: IncrementalSpec, execution_id: int) -> dict[str, Any]:
     job = running_job()
     client = pack.client(shop)
     with pack.app.driver.read() as conn:
         cursor = parse_cursor(store.get_cursor(conn, shop.id, spec.cursor_key))
+        tracked = store.tracked_codes(conn, shop.id, spec.kind)
+        due = store.due_parked(conn, shop.id, spec.kind)
     until = datetime.now(UTC)
     since = cursor or until - timedelta(hours=pack.fallback_lookback_hours)
 
-    # The list is read as the details are fetched (its next page is asked for while details are in flight,
-    # so the connections never idle), and every record's changeTime is kept: the cursor is decided from them.
-    listing = spec.list_changed(client, since, until)
-    change_times: dict[str, datetime | None] = {}
-
-    def keys() -> Iterator[str]:
-        for item in listing:
-            key = str(getattr(item, spec.identity))
-            change_times[key] = item.change_time
-            yield key
-
-    def total() -> int | None:
-        return getattr(listing, "total_count", None)
-
+    change_times: dict[str, datetime | None] = {}  # every listed record's changeTime, for the cursor
+    fetched: dict[str, datetime | None] = {}  # the version of each record fetched in this run
+    failures: dict[str, store.Failure] = {}
     handoff = VariantHandoff(pack.inventory_task, shop.id)
     counts = ImportCounts()
-    failed_times: list[datetime] = []
     done = 0
     records: list[Mapping[str, Any]] = []
     errors: list[RecordError] = []
     deleted: list[str] = []
+    listing: Any = None
+
+    def total() -> int | None:
+        return getattr(listing, "total_count", None)
+
+    def failed(key: str, reason: str) -> None:
+        moment = change_times.get(key)
+        failures[key] = store.Failure(key, reason, moment.isoformat() if moment else None)
 
     def flush() -> None:
         nonlocal counts, done
@@ -359,10 +391,13 @@ def _incremental(pack: ShoptetPack, shop: Shop, spec: IncrementalSpec, execution
             chunk = result.counts + ImportCounts(read=len(errors), failed=len(errors))
             store.add_counts(conn, execution_id, chunk)
             handoff.enqueue(conn, result.variant_codes)
-        for error in result.errors:  # rejected by the store's own validation: hold the cursor there too
-            moment = change_times.get(error.code or "")
-            if moment is not None:
-                failed_times.append(moment)
+            rejected = {e.code for e in result.errors}
+            imported = {str(r.get(spec.identity)) for r in records} - rejected
+            if tracked & (imported | set(deleted)):
+                store.resolve(conn, shop.id, spec.kind, tracked & (imported | set(deleted)))
+        for error in errors + result.errors:  # rejected by the store's own validation too: hold the cursor
+            if error.code:
+                failed(error.code, error.reason)
         counts += chunk
         done += len(records) + len(errors) + len(deleted)
         if deleted:
@@ -375,38 +410,106 @@ def _incremental(pack: ShoptetPack, shop: Shop, spec: IncrementalSpec, execution
             if job.cancelled:
                 raise Cancelled(f"cancelled after {done} {spec.unit}")
 
-    fetched = fetch_each(lambda key: spec.get_detail(client, key), keys(), concurrency=pack.detail_concurrency)
-    with contextlib.closing(fetched):  # an error while writing stops the fetching threads too
-        for key, outcome in fetched:
-            if outcome is None:
-                deleted.append(key)
-            elif isinstance(outcome, MalformedResponse):
-                errors.append(RecordError(key, outcome.message, kind=spec.kind))
-                moment = change_times.get(key)
-                if moment is not None:
-                    failed_times.append(moment)
-            else:
-                records.append(outcome.to_shoptet())
-            if len(records) + len(errors) + len(deleted) >= DETAIL_CHUNK:
-                flush()
-    if records or errors or deleted:
-        flush()
+    def read(keys: Iterable[str]) -> None:
+        """Fetch and import the details of ``keys``, a chunk per transaction."""
+        fetched_each = fetch_each(lambda key: spec.get_detail(client, key), keys, concurrency=pack.detail_concurrency)
+        with contextlib.closing(fetched_each):  # an error while writing stops the fetching threads too
+            for key, outcome in fetched_each:
+                if outcome is None:
+                    deleted.append(key)
+                elif isinstance(outcome, MalformedResponse):
+                    errors.append(RecordError(key, outcome.message, kind=spec.kind))
+                else:
+                    records.append(outcome.to_shoptet())
+                if len(records) + len(errors) + len(deleted) >= DETAIL_CHUNK:
+                    flush()
+        if records or errors or deleted:
+            flush()
 
-    log.info("shop %s %s: %d changed since %s", shop.name, spec.pipeline, len(change_times), since.isoformat())
-    seen = [t for t in change_times.values() if t is not None]
-    new_cursor = max(seen) if seen else None
-    if failed_times and new_cursor is not None:
-        new_cursor = min(new_cursor, min(failed_times))
-    moved = new_cursor is not None and (cursor is None or new_cursor > cursor)
-    if moved and getattr(listing, "possibly_incomplete", False):
-        # The list kept shifting under us (records left the window while it was paged): some may have been
-        # missed, so this window did not succeed as a whole and the next run reads it again.
-        log.warning("shop %s %s: the list changed while it was read; cursor not moved", shop.name, spec.pipeline)
-        moved = False
+    # Windows, oldest first. The first is the whole of [since, until]; one whose list kept shifting while it
+    # was paged (churn) is read again as its older half (a window of one page cannot shift), then the rest
+    # follows in windows twice as wide, so a busy shop still makes progress. Records already fetched at the
+    # same changeTime are not fetched again.
+    bound: datetime | None = None  # the cursor never passes this point of Shoptet's clock
+    reached: datetime | None = None  # the newest changeTime of the windows read completely
+    start, width, narrowed = since, until - since, 0
+    stall: str | None = None
+    while True:
+        end = min(until, start + width)
+        listing = spec.list_changed(client, start, end)
+
+        def keys(stream: Any = listing) -> Iterator[str]:
+            for item in stream:
+                key = str(getattr(item, spec.identity))
+                change_times[key] = item.change_time
+                if key in fetched and fetched[key] == item.change_time:
+                    continue  # read again after a narrowing: this version is imported already
+                fetched[key] = item.change_time
+                yield key
+
+        read(keys())
+        if bound is None:
+            # Shoptet's clock when it answered the first page, less a margin: whatever changes after that
+            # moment (on a page already read, say) has a later changeTime, so the cursor never passes a record
+            # this run did not see, whatever the skew between the two clocks. The margin covers the Date
+            # header's 1 s resolution and a change stamped just before the page was read but committed after.
+            server = getattr(listing, "server_time", None)
+            if server is None:
+                log.warning("shop %s: no Date header from Shoptet; bounding the cursor by this clock", shop.name)
+            bound = (server or until) - timedelta(seconds=pack.cursor_margin)
+        in_window = [t for k, t in change_times.items() if t is not None and start <= t <= end]
+        if getattr(listing, "possibly_incomplete", False):
+            if width.total_seconds() / 2 >= pack.min_window_seconds and narrowed < MAX_NARROWINGS:
+                width, narrowed = width / 2, narrowed + 1
+                log.info(
+                    "shop %s %s: the list kept changing while it was read; reading %s from %s in windows of %s",
+                    shop.name, spec.pipeline, spec.unit, start.isoformat(), width,
+                )  # fmt: skip
+                continue
+            stall = (
+                f"the list of {spec.unit} changed while it was read (heavy churn), even in windows of "
+                f"{_span(width)}: held at {start.isoformat()}"
+            )
+            log.warning("shop %s %s: %s", shop.name, spec.pipeline, stall)
+            break
+        if in_window:
+            reached = max([reached, *in_window]) if reached else max(in_window)
+        if end >= until:
+            break
+        start, width = end, width * 2  # widen again: the churn may have been a burst
+
+    extra = [code for code in due if code not in fetched]  # parked records due for a retry
+    if extra:
+        log.info("shop %s %s: retrying %d parked %s", shop.name, spec.pipeline, len(extra), spec.unit)
+        read(extra)
+
     with pack.app.driver.begin() as conn:
+        statuses = store.note_failures(conn, shop.id, spec.kind, failures.values(), park_after=pack.park_after_failures)
+        holding = [
+            t for code, status in statuses.items()
+            if status is store.ParkedStatus.FAILING and (t := change_times.get(code)) is not None
+        ]  # fmt: skip
+        new_cursor = reached
+        if new_cursor is not None and bound is not None and bound < new_cursor:
+            new_cursor = bound.astimezone(new_cursor.tzinfo)  # kept in the shop's offset, as Shoptet sends it
+        if holding and new_cursor is not None:
+            new_cursor = min(new_cursor, min(holding))
+        moved = new_cursor is not None and (cursor is None or new_cursor > cursor)
+        if holding and not moved and stall is None:
+            stall = (
+                f"held at {min(holding).isoformat()} by {len(holding)} {spec.kind}(s) that failed "
+                f"({', '.join(sorted(c for c, s in statuses.items() if s is store.ParkedStatus.FAILING)[:5])}); "
+                f"parked after {pack.park_after_failures} failed runs in a row"
+            )
         if moved and new_cursor is not None:
             store.set_cursor(conn, shop.id, spec.cursor_key, new_cursor.isoformat())
+        _record_stall(conn, shop.id, spec.cursor_key, None if moved else stall)
         store.finish_execution(conn, execution_id)
+    parked_now = sorted(c for c, s in statuses.items() if s is store.ParkedStatus.PARKED and c not in extra)
+    if parked_now:
+        log.warning("shop %s %s: parked %s (failed %d runs in a row)", shop.name, spec.pipeline,
+                    ", ".join(parked_now), pack.park_after_failures)  # fmt: skip
+    log.info("shop %s %s: %d changed since %s", shop.name, spec.pipeline, len(change_times), since.isoformat())
     log.info(
         "shop %s %s: read %d, created %d, updated %d, unchanged %d, failed %d; cursor %s",
         shop.name, spec.pipeline, counts.read, counts.created, counts.updated, counts.unchanged, counts.failed,
@@ -421,7 +524,16 @@ def _incremental(pack: ShoptetPack, shop: Shop, spec: IncrementalSpec, execution
         "failed": counts.failed,
         "cursor": new_cursor.isoformat() if moved and new_cursor else None,
         "inventory_jobs": handoff.jobs,
+        "parked": parked_now,
+        "stalled": None if moved else stall,
     }
+
+
+def _span(width: timedelta) -> str:
+    seconds = width.total_seconds()
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.0f} h"
 
 
 # ---------------------------------------------------------------------------------------------- one order

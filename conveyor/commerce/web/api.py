@@ -23,7 +23,12 @@ from conveyor import Conveyor, ConveyorError
 from conveyor.commerce import store
 from conveyor.commerce.shoptet import pipelines
 from conveyor.commerce.shoptet.webhooks import SIGNATURE_HEADER
-from conveyor.commerce.store import CredentialsKeyError, ExecutionNotFoundError, ShopNotFoundError
+from conveyor.commerce.store import (
+    CredentialsKeyError,
+    ExecutionNotFoundError,
+    ParkedRecordNotFoundError,
+    ShopNotFoundError,
+)
 from conveyor.commerce.web import data
 from conveyor.web.app import error_response
 
@@ -42,6 +47,7 @@ class UnsupportedPlatformError(ConveyorError):
 ERRORS: list[tuple[type[ConveyorError], int, str, str | None]] = [
     (ShopNotFoundError, 404, "shop_not_found", None),
     (ExecutionNotFoundError, 404, "execution_not_found", None),
+    (ParkedRecordNotFoundError, 404, "parked_record_not_found", None),
     (pipelines.UnknownPipelineError, 422, "invalid_pipeline", "pipeline"),
     (pipelines.SnapshotNotRetryableError, 409, "not_retryable", None),
     (pipelines.WebhookSignatureError, 401, "invalid_signature", None),
@@ -50,6 +56,8 @@ ERRORS: list[tuple[type[ConveyorError], int, str, str | None]] = [
     # request. 503 also makes Shoptet deliver a webhook again later instead of dropping it.
     (CredentialsKeyError, 503, "credentials_unavailable", None),
     (UnsupportedPlatformError, 409, "unsupported_platform", None),
+    # Shoptet refused to register the webhooks (a bad token, a URL it rejects): said as Shoptet said it.
+    (pipelines.PipelineError, 502, "platform_refused", None),
 ]
 
 
@@ -181,6 +189,50 @@ def retry_execution(request: Request, execution_id: int) -> Response:
         },
         status_code=202,
     )
+
+
+@router.post("/api/shops/{shop_id}/webhooks")
+def register_webhooks(request: Request, shop_id: int, body: dict[str, Any] | None = None) -> Response:
+    """Register the shop's webhooks (order:create, order:update, job:finished; snapshots need the last) to
+    ``{"url": …}``, by default this server's ``/webhooks/shoptet``; 200 with the events newly registered."""
+    app = _app(request)
+    shop = _actionable(app, shop_id)
+    url = (body or {}).get("url") or str(request.url_for("shoptet_webhook"))
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        return error_response(
+            422, "invalid_url", f"the webhook URL must start with http:// or https://, got {url!r}", "url"
+        )
+    new = pipelines.register_webhooks(app, shop.id, url)
+    log.info("shop %s: webhooks registered to %s from the web (%s)", shop.name, url, ", ".join(new) or "none new")
+    return JSONResponse({"shop_id": shop.id, "url": url, "registered": new})
+
+
+# ---------------------------------------------------------------------------------------------- parked
+@router.get("/api/parked")
+def list_parked(
+    request: Request,
+    shop_id: int | None = None,
+    failing: bool = False,
+    after_id: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=1000),
+) -> dict[str, Any]:
+    """Records parked after failing run after run (and dismissed ones; ``failing=true`` adds those still
+    failing), by id: pass the last ``id`` back as ``after_id`` for the next page."""
+    rows = pipelines.list_parked(_app(request), shop_id, include_failing=failing, after_id=after_id, limit=limit)
+    return {"parked": [r.as_dict() for r in rows], "next_after_id": rows[-1].id if len(rows) == limit else None}
+
+
+@router.post("/api/parked/{record_id}/retry", status_code=202)
+def retry_parked(request: Request, record_id: int) -> Response:
+    """Retry a parked (or dismissed) record now: its pipeline runs for the shop; 202 with the job id."""
+    job_id = pipelines.retry_parked(_app(request), record_id)
+    return JSONResponse({"id": record_id, "job_id": job_id}, status_code=202)
+
+
+@router.post("/api/parked/{record_id}/dismiss")
+def dismiss_parked(request: Request, record_id: int) -> dict[str, Any]:
+    """Stop retrying a parked record; it stays listed as ``dismissed``."""
+    return pipelines.dismiss_parked(_app(request), record_id).as_dict()
 
 
 # ---------------------------------------------------------------------------------------------- webhooks

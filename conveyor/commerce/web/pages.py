@@ -9,14 +9,16 @@ move them without a fetch.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 
-from conveyor import Conveyor
+from conveyor import Conveyor, ConveyorError
 from conveyor.commerce.store import ShopNotFoundError
 from conveyor.commerce.web import data
 from conveyor.web.backend import InvalidCursorError
@@ -62,7 +64,34 @@ def shops_page(request: Request) -> Response:
     shops = data.shops(app)
     for shop in shops:
         data.with_jobs(app, [p["last_execution"] for p in shop["pipelines"] if p["last_execution"]])
+        shop["health"] = sync_health(app, shop)
     return render(request, "commerce/shops.html", "commerce/_shops.html", active="shops", title="Shops", shops=shops)
+
+
+#: Parked records shown per shop on the Shops page (the API and ``conveyor shoptet parked list`` page on).
+PARKED_SHOWN = 20
+
+
+def sync_health(app: Conveyor, shop: dict[str, Any]) -> dict[str, Any]:
+    """What needs an operator's eye for one shop: stalled cursors with their reason (taken out of the
+    cursor list, where their JSON would read as a cursor), parked records, and whether webhooks are set up."""
+    from conveyor.commerce.shoptet import pipelines
+
+    stalls = {}
+    for key in [k for k in shop["cursors"] if k.endswith(".stalled")]:
+        raw = shop["cursors"].pop(key)
+        try:
+            stalls[key.removesuffix(".stalled")] = json.loads(raw["value"])
+        except ValueError:
+            stalls[key.removesuffix(".stalled")] = {"reason": str(raw["value"]), "since": raw["updated_at"], "runs": 1}
+    if shop["platform"] != "shoptet":
+        return {"stalls": stalls, "parked": [], "webhooks": None}
+    parked = pipelines.list_parked(app, shop["id"], limit=PARKED_SHOWN)
+    try:
+        webhooks = bool(pipelines.pack_of(app).credentials(shop["id"]).get("signature_key"))
+    except ConveyorError:  # no key for the credentials here: say nothing rather than fail the page
+        webhooks = None
+    return {"stalls": stalls, "parked": [r.as_dict() for r in parked], "webhooks": webhooks}
 
 
 @router.get("/shops/{shop_id}", response_class=HTMLResponse)

@@ -552,7 +552,7 @@ def test_workers_sharing_a_token_cache_refresh_once_under_the_conveyor_lock(tmp_
 def test_a_snapshot_without_the_job_finished_webhook_is_refused_with_what_to_do(shop: Shop) -> None:
     with shop.client() as client, pytest.raises(JobFinishedWebhookMissing) as caught:
         client.request_snapshot("orders")
-    assert "register the job:finished webhook" in str(caught.value)
+    assert "conveyor shoptet shops update sim --webhook-url" in str(caught.value)
     assert caught.value.status_code == 403
 
 

@@ -134,6 +134,9 @@ def running_shop(
         "fallback_lookback_hours": WHOLE_HISTORY_HOURS,
         "snapshot_first_poll": 0.05,
         "client_options": {"max_retries": 1, "backoff_base": 0.01, "backoff_max": 0.05},
+        # The simulator commits a change the moment it stamps it, so the cursor needs no margin beyond
+        # Shoptet's own clock here; tests about the margin and about clock skew set their own.
+        "cursor_margin": 0.0,
         **(pack_options or {}),
     }
     pack = install(app, data_dir=tmp_path / "data", secret_key=KEY, **options)

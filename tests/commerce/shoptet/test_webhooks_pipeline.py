@@ -79,17 +79,41 @@ def test_an_order_event_is_recorded_and_fetches_that_order(keyed: Rig) -> None:
         assert store.find_order(conn, keyed.shop.id, code) is not None
 
 
-def test_a_repeated_delivery_is_recorded_once_and_makes_one_job(keyed: Rig) -> None:
+def test_a_repeated_delivery_is_recorded_once_counted_and_makes_one_job(keyed: Rig) -> None:
     body = notification("order:create", keyed.sim.data.order_code(3))
 
     first = deliver(keyed, body)
     second = deliver(keyed, body)
 
     assert not first.duplicate and first.job_id is not None
-    assert second.duplicate and second.event_id is None and second.job_id is None
-    assert "duplicate" in second.action
+    assert second.duplicate and second.event_id is None and second.job_id == first.job_id  # the waiting job
+    assert "repeated order:create" in second.action
     assert len(events(keyed)) == 1
+    with keyed.app.driver.read() as conn:
+        assert conn.execute(select(webhook_events.c.deliveries)).scalar_one() == 2
     assert len(keyed.jobs("shoptet.orders.fetch_one")) == 1
+
+
+def test_a_second_update_in_the_same_second_after_the_first_was_fetched_is_fetched_too(keyed_sqlite: Rig) -> None:
+    rig = keyed_sqlite
+    code = rig.sim.data.order_code(7)
+    body = notification("order:update", code)  # both updates carry the same eventCreated second
+    deliver(rig, body)
+    rig.work()
+    index = rig.sim.data.order_index(code)
+    assert index is not None
+    with rig.sim.data.lock:
+        rig.sim.data.order_status[index] = -2
+        rig.sim.data.order_changed[index] += 1
+
+    second = deliver(rig, body)
+    rig.work()
+
+    assert second.job_id is not None
+    with rig.app.driver.read() as conn:
+        stored = conn.execute(select(orders.c.change_time).where(orders.c.code == code)).scalar_one()
+    assert stored == rig.sim.data.order_changed[index]
+    assert [j.state for j in rig.jobs("shoptet.orders.fetch_one")] == [JobState.COMPLETED, JobState.COMPLETED]
 
 
 def test_a_burst_of_events_for_one_order_makes_one_waiting_job(keyed_sqlite: Rig) -> None:

@@ -200,6 +200,9 @@ class SimulatorConfig:
     churn_interval: float | None = None
     churn_new_orders: int = 2
     churn_changed_orders: int = 3
+    #: Seconds the shop's clock is ahead of (positive) or behind (negative) this machine's: change times,
+    #: webhooks' eventCreated and the ``Date`` header all follow it, as a real Shoptet's would.
+    clock_skew: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -617,7 +620,7 @@ class Simulator:
             orders=config.orders,
             products=config.products,
             customers=config.customers,
-            now=config.now,
+            now=config.now if config.now is not None or not config.clock_skew else clock(),
             eshop_domain=config.eshop_domain,
         )
         self.tokens = TokenStore(config, clock)
@@ -866,6 +869,9 @@ def create_app(config: SimulatorConfig | None = None, *, clock: Callable[[], flo
     under a server (``serve_in_thread``, uvicorn) or ``with TestClient(app)``.
     """
     config = config or SimulatorConfig()
+    if config.clock_skew:
+        base_clock, skew = clock, config.clock_skew
+        clock = lambda: base_clock() + skew  # noqa: E731 - the shop's clock, off by clock_skew seconds
     sim = Simulator(config, clock)
 
     @contextlib.asynccontextmanager
@@ -896,6 +902,7 @@ def create_app(config: SimulatorConfig | None = None, *, clock: Callable[[], flo
         else:
             response = await call_next(request)
         response.headers["X-Request-ID"] = rid
+        response.headers["Date"] = http_date(sim.clock())  # the shop's clock (uvicorn's own is turned off)
         sim.status_counts[response.status_code] += 1
         return response
 

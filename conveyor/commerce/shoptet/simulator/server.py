@@ -44,6 +44,7 @@ def serve_in_thread(
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=2,
+            date_header=False,  # the simulator sends its own, on the shop's clock (clock_skew)
         )
     )
     thread = threading.Thread(target=server.run, name="shoptet-simulator", daemon=True)
@@ -67,4 +68,4 @@ def serve_in_thread(
 
 def run(config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 8010) -> None:
     """Serve the simulator in the foreground until interrupted (Ctrl+C)."""
-    uvicorn.run(create_app(config), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(create_app(config), host=host, port=port, log_level="warning", access_log=False, date_header=False)
