@@ -37,9 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import percentile, scratch_database
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, func, select, text
 
 from conveyor import Conveyor
+from conveyor.store.schema import FINISHED_WHERE
 from conveyor.store.schema import jobs as J
 
 
@@ -187,28 +188,29 @@ def measure_backlog(
             app.enqueue_many([{"task": "noop_int", "args": [start + i]} for i in range(k)], batch_size=batch)
         settle(app)
 
-        def completed() -> tuple[float | None, float | None, int]:
+        # FINISHED_WHERE lets SQLite count through the finished index: polling must not scan the backlog.
+        done_cond = and_(J.c.state == "completed", text(FINISHED_WHERE))
+
+        def count_completed() -> int:
             with app.driver.read() as c:
-                first, last, n = c.execute(
-                    select(func.min(J.c.attempted_at), func.max(J.c.finished_at), func.count()).where(
-                        J.c.state == "completed"
-                    )
-                ).one()
-            return first, last, int(n)
+                return int(c.execute(select(func.count()).where(done_cond)).scalar_one())
 
         ctx = multiprocessing.get_context("fork")
         p = ctx.Process(target=run_worker, args=(url, processes, concurrency, True))
         p.start()
         ends = time.monotonic() + deadline
-        while completed()[2] < window and p.is_alive() and time.monotonic() < ends:
-            time.sleep(0.2)
-        timed_out = completed()[2] < window
+        while count_completed() < window and p.is_alive() and time.monotonic() < ends:
+            time.sleep(0.5)
+        timed_out = count_completed() < window
         p.terminate()  # graceful: the jobs it holds finish (or are released) within the shutdown grace
         p.join(60)
         if p.is_alive():
             p.kill()
             p.join()
-        first, last, done = completed()
+        with app.driver.read() as c:
+            first, last, done = c.execute(
+                select(func.min(J.c.attempted_at), func.max(J.c.finished_at), func.count()).where(done_cond)
+            ).one()
         app.close()
     rate = round(done / (last - first)) if done and first is not None and last is not None and last > first else 0
     return {
