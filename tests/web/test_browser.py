@@ -71,6 +71,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         return key
 
     app.schedule("reports.nightly", task="ok", cron="0 3 * * *", description="Nightly report")
+    app.schedule("rows.check", task="boom", cron="0 4 * * *", params={"kind": "value", "password": "s3cret"})
     server = LiveServer(app, free_port()).start()
     worker = BackgroundWorker(app, ["default", "imports"]).start()
     try:
@@ -182,4 +183,83 @@ def test_running_job_progress_bar_moves_live(live: Live) -> None:
     )
     assert page.evaluate("window.__sameDocument") is True
     assert errors == []
+    page.close()
+
+
+def test_editing_only_the_cron_leaves_the_params_to_the_code(live: Live) -> None:
+    page, errors = live.open("/schedules")
+    row = page.locator('tr[data-schedule="rows.check"]')
+    form = page.locator('[data-schedule-form="rows.check"]')
+    row.get_by_role("button", name="Edit").click()
+    form.locator('input[name="cron"]').fill("0 5 * * *")
+    form.get_by_role("button", name="Save").click()
+    page.wait_for_function(
+        "document.querySelector('tr[data-schedule=\"rows.check\"] [data-cron]').textContent === '0 5 * * *'",
+        timeout=10_000,
+    )
+    view = live.app.schedules.view("rows.check")
+    assert view.overridden == frozenset({"cron"})
+    assert view.params == {"kind": "value", "password": "s3cret"}
+    assert errors == []
+    page.close()
+
+
+def test_changing_one_param_keeps_the_redacted_secret(live: Live) -> None:
+    page, errors = live.open("/schedules")
+    row = page.locator('tr[data-schedule="rows.check"]')
+    form = page.locator('[data-schedule-form="rows.check"]')
+    row.get_by_role("button", name="Edit").click()
+    params = form.locator('textarea[name="params"]')
+    shown = params.input_value()
+    assert "s3cret" not in shown and "[redacted]" in shown
+    params.fill(shown.replace('"value"', '"key"'))
+    form.get_by_role("button", name="Save").click()
+    page.wait_for_function(
+        "document.querySelector('tr[data-schedule=\"rows.check\"]').textContent.includes('edited: cron, params')"
+        " || document.querySelector('tr[data-schedule=\"rows.check\"]').textContent.includes('edited: params')",
+        timeout=10_000,
+    )
+    assert live.app.schedules.view("rows.check").params == {"kind": "key", "password": "s3cret"}
+    assert errors == []
+    page.close()
+
+
+def test_running_for_ticks_on_the_job_page(live: Live) -> None:
+    job_id = live.app.enqueue("import_rows", kwargs={"total": 40, "pause": 0.1})
+    live.wait_for_state(job_id, JobState.EXECUTING)
+    page, errors = live.open(f"/jobs/{job_id}")
+    elapsed = page.locator("[data-elapsed]")
+    first = elapsed.inner_text()
+    page.wait_for_function(f"document.querySelector('[data-elapsed]').textContent !== {first!r}", timeout=5_000)
+    assert errors == []
+    page.close()
+    live.wait_for_state(job_id, JobState.COMPLETED)
+
+
+def test_every_page_is_in_the_navigation_on_a_phone(live: Live) -> None:
+    page = live.browser.new_page(viewport={"width": 360, "height": 740})
+    page.goto(live.url + "/")
+    links = page.locator("nav.nav a")
+    assert links.count() >= 6
+    for i in range(links.count()):
+        box = links.nth(i).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, links.nth(i).inner_text()
+    page.close()
+
+
+def test_the_api_docs_render_without_the_internet(live: Live) -> None:
+    page = live.browser.new_page()
+    outside: list[str] = []
+    page.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(live.url)
+            else (outside.append(route.request.url), route.abort())
+        ),
+    )
+    page.goto(live.url + "/api/docs")
+    page.wait_for_selector(".opblock", timeout=15_000)  # one block per endpoint
+    assert outside == []
+    assert "/api/queues" in page.inner_text("body")
     page.close()
