@@ -7,10 +7,29 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from conveyor.cli.common import console, fmt_time, get_app, handle_errors
+from conveyor.cli.common import JsonOption, console, fmt_time, get_app, handle_errors, print_json
 from conveyor.coordination import batches as b
 
 cli = typer.Typer(help="Batches of jobs: progress, counts, retry, cancel.", no_args_is_help=True)
+
+
+def batch_json(r: b.BatchRecord) -> dict[str, object]:
+    return {
+        "id": r.id,
+        "name": r.name,
+        "state": r.state,
+        "total": r.total,
+        "completed": r.completed,
+        "failed": r.failed,
+        "cancelled": r.cancelled,
+        "pending": r.pending,
+        "progress": r.progress,
+        "created_at": r.created_at,
+        "finished_at": r.finished_at,
+        "on_complete": r.on_complete,
+        "on_failure": r.on_failure,
+        "callback_job_id": r.callback_job_id,
+    }
 
 
 def _bar(progress: float, width: int = 20) -> str:
@@ -24,9 +43,15 @@ def list_(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     before: Annotated[int | None, typer.Option(help="Show batches with an id below this (next page).")] = None,
+    json_: JsonOption = False,
 ) -> None:
     """Batches, newest first."""
     rows = b.list_batches(get_app(ctx), limit=limit, before_id=before)
+    if json_:
+        print_json(
+            {"batches": [batch_json(r) for r in rows], "next_before": rows[-1].id if len(rows) == limit else None}
+        )
+        return
     if not rows:
         console.print("no batches yet: app.batch(...) or app.dispatch_chunks(...) creates one")
         return
@@ -48,9 +73,12 @@ def list_(
 
 @cli.command("show")
 @handle_errors
-def show(ctx: typer.Context, batch_id: int) -> None:
+def show(ctx: typer.Context, batch_id: int, json_: JsonOption = False) -> None:
     """One batch: counts, progress, callbacks."""
     r = b.get_batch(get_app(ctx), batch_id)
+    if json_:
+        print_json(batch_json(r))
+        return
     t = Table.grid(padding=(0, 2))
     t.add_column(style="bold")
     t.add_column()

@@ -11,17 +11,24 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from conveyor.app import Conveyor
+from conveyor.app import Conveyor, check_queue_name
 from conveyor.errors import ConfigurationError, ConveyorError
 
-console = Console()
+# Piped output (``failed list | grep``) is not wrapped at 80 columns: each table row stays on one line.
+_PIPED_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 1000
+console = Console(width=_PIPED_WIDTH)
 err_console = Console(stderr=True)
+
+#: ``--json`` on every list/show command: one JSON document with stable keys, nothing else on stdout.
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")]
+#: ``--log-level`` of the long-running commands.
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,20 +69,48 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ConveyorError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)  # one line, for grep
             raise typer.Exit(2) from None
         except Exception as exc:
+            if _missing_tables(exc):
+                err_console.print(
+                    "[red]error:[/red] the database has no Conveyor tables: run `conveyor db upgrade`",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                raise typer.Exit(2) from None
             if "OperationalError" in type(exc).__name__:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                err_console.print(f"[red]error:[/red] database unavailable: {first}", highlight=False)
+                err_console.print(f"[red]error:[/red] database unavailable: {first}", highlight=False, soft_wrap=True)
                 raise typer.Exit(2) from None
             raise
 
     return wrapper  # type: ignore[return-value]
 
 
-def setup_logging(verbose: bool = False) -> None:
-    """Rich output on a terminal; plain one-line records otherwise (log files, journald, CI)."""
+def _missing_tables(exc: BaseException) -> bool:
+    """A query on a database where ``conveyor db upgrade`` never ran (SQLite: "no such table", PostgreSQL:
+    undefined table)."""
+    text = str(exc)
+    return "no such table: conveyor_" in text or ('relation "conveyor_' in text and "does not exist" in text)
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on stdout (``--json``)."""
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def check_log_level(value: str) -> str:
+    if value.lower() not in LOG_LEVELS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
+    return value.lower()
+
+
+def setup_logging(verbose: bool = False, level: str | None = None) -> None:
+    """Rich output on a terminal; plain one-line records otherwise (log files, journald, CI).
+
+    ``level`` (``--log-level``) wins over ``verbose``. HTTP client libraries log every request at INFO; they
+    are kept to warnings unless the level is debug."""
     handler: logging.Handler
     if sys.stderr.isatty():
         handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False)
@@ -83,8 +118,12 @@ def setup_logging(verbose: bool = False) -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         fmt = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt, handlers=[handler], force=True)
+    name = level or ("debug" if verbose else "info")
+    numeric = getattr(logging, name.upper())
+    logging.basicConfig(level=numeric, format=fmt, handlers=[handler], force=True)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(numeric if numeric <= logging.DEBUG else max(numeric, logging.WARNING))
 
 
 def fmt_time(ts: float | None) -> str:
@@ -125,7 +164,43 @@ def parse_queues(value: str, option: str = "--queue") -> list[str]:
             f"{value!r} is not a queue list: give names separated by commas, e.g. 'snapshots,default'",
             param_hint=option,
         )
+    for name in names:
+        try:
+            check_queue_name(name)
+        except ConveyorError as exc:
+            raise typer.BadParameter(str(exc), param_hint=option) from None
     return names
+
+
+def job_json(job: Any, redact_keys: Any = ()) -> dict[str, Any]:
+    """A job as ``--json`` prints it (stable keys; secret-looking argument values redacted)."""
+    from conveyor.engine.redact import redact
+
+    return {
+        "id": job.id,
+        "task": job.task,
+        "queue": job.queue,
+        "state": job.state.value,
+        "priority": job.priority,
+        "attempt": job.attempt,
+        "max_attempts": job.max_attempts,
+        "args": redact(job.args, redact_keys),
+        "kwargs": redact(job.kwargs, redact_keys),
+        "created_at": job.created_at,
+        "scheduled_at": job.scheduled_at,
+        "attempted_at": job.attempted_at,
+        "finished_at": job.finished_at,
+        "timeout": job.timeout,
+        "worker_id": job.worker_id,
+        "lock_key": job.lock_key,
+        "unique_key": job.unique_key,
+        "batch_id": job.batch_id,
+        "progress": job.progress,
+        "cancel_requested": job.cancel_requested,
+        "result": redact(job.result, redact_keys),
+        "last_error": job.last_error.error if job.last_error else None,
+        "errors": [{"attempt": e.attempt, "at": e.at, "error": e.error, "traceback": e.traceback} for e in job.errors],
+    }
 
 
 @contextmanager

@@ -1,4 +1,7 @@
-"""``conveyor failed``: the failed-job store (discarded jobs): list, inspect, retry, forget, prune."""
+"""``conveyor failed``: the failed-job store (discarded jobs): list, inspect, retry, forget, prune.
+
+Every command calls the application's admin methods, so the rules are the web's rules too: ``forget``
+deletes a job that failed (discarded) or was cancelled, exactly like the dashboard's "delete"."""
 
 from __future__ import annotations
 
@@ -6,40 +9,54 @@ from typing import Annotated
 
 import typer
 
-from conveyor.cli.common import console, get_app, handle_errors
+from conveyor.cli.common import JsonOption, console, get_app, handle_errors, job_json, print_json
 from conveyor.cli.render import job_detail, jobs_table
-from conveyor.engine import clock
-from conveyor.engine.states import JobState
-from conveyor.errors import InvalidStateError
 
 cli = typer.Typer(help="Failed jobs: inspect, retry, forget.", no_args_is_help=True)
-DISCARDED = [JobState.DISCARDED.value]
+QueueOpt = Annotated[str | None, typer.Option("--queue", "-q", help="Only jobs of this queue.")]
+TaskOpt = Annotated[str | None, typer.Option("--task", help="Only jobs of this task.")]
+ErrorOpt = Annotated[
+    str | None, typer.Option("--error-class", help="Only jobs whose last error is of this class (e.g. KeyError).")
+]
 
 
 @cli.command("list")
 @handle_errors
 def list_(
     ctx: typer.Context,
-    queue: Annotated[str | None, typer.Option("--queue", "-q")] = None,
+    queue: QueueOpt = None,
+    task: TaskOpt = None,
+    error_class: ErrorOpt = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     before: Annotated[int | None, typer.Option(help="Show jobs with an id below this (next page).")] = None,
+    json_: JsonOption = False,
 ) -> None:
     """Failed jobs, newest first."""
-    jobs = get_app(ctx).driver.list_jobs(DISCARDED, queue=queue, limit=limit, before_id=before)
+    app = get_app(ctx)
+    jobs = app.list_failed(queue=queue, task=task, error_class=error_class, limit=limit, before_id=before)
+    more = jobs[-1].id if len(jobs) == limit else None
+    if json_:
+        keys = app.settings.redact_keys
+        print_json({"jobs": [job_json(j, keys) for j in jobs], "next_before": more})
+        return
     if not jobs:
         console.print("no failed jobs")
         return
     console.print(jobs_table(jobs, "failed jobs"))
-    if len(jobs) == limit:
-        console.print(f"more: conveyor failed list --before {jobs[-1].id}")
+    if more is not None:
+        console.print(f"more: conveyor failed list --before {more}")
 
 
 @cli.command("show")
 @handle_errors
-def show(ctx: typer.Context, job_id: int) -> None:
+def show(ctx: typer.Context, job_id: int, json_: JsonOption = False) -> None:
     """One failed job with every attempt's error and traceback."""
     app = get_app(ctx)
-    console.print(job_detail(app.get_job(job_id), app.settings.redact_keys))
+    job = app.get_job(job_id)
+    if json_:
+        print_json(job_json(job, app.settings.redact_keys))
+        return
+    console.print(job_detail(job, app.settings.redact_keys))
 
 
 @cli.command("retry")
@@ -47,14 +64,19 @@ def show(ctx: typer.Context, job_id: int) -> None:
 def retry(
     ctx: typer.Context,
     job_ids: Annotated[list[int] | None, typer.Argument(help="Job ids to retry.")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Retry every failed job.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Retry every failed job (narrowed by the filters).")] = False,
+    queue: QueueOpt = None,
+    task: TaskOpt = None,
+    error_class: ErrorOpt = None,
 ) -> None:
     """Put failed jobs back in their queues for one more attempt."""
     app = get_app(ctx)
     if all_ == bool(job_ids):
         raise typer.BadParameter("give job ids or --all (not both)")
+    if not all_ and (queue or task or error_class):
+        raise typer.BadParameter("--queue, --task and --error-class narrow --all; they do not apply to job ids")
     if all_:
-        console.print(f"{app.retry_all_failed()} job(s) queued again")
+        console.print(f"{app.retry_failed(queue=queue, task=task, error_class=error_class)} job(s) queued again")
     else:
         ids = list(job_ids or [])
         app.retry(ids)
@@ -64,18 +86,16 @@ def retry(
 @cli.command("forget")
 @handle_errors
 def forget(ctx: typer.Context, job_ids: Annotated[list[int], typer.Argument()]) -> None:
-    """Delete failed jobs."""
-    n = get_app(ctx).driver.delete_jobs(DISCARDED, ids=job_ids)
-    if n < len(job_ids):
-        raise InvalidStateError(f"only {n} of {len(job_ids)} job(s) were failed jobs and deleted")
+    """Delete jobs that failed (discarded) or were cancelled. All or nothing: any other job refuses the call."""
+    n = get_app(ctx).delete_jobs(job_ids)
     console.print(f"{n} failed job(s) deleted")
 
 
 @cli.command("flush")
 @handle_errors
 def flush(ctx: typer.Context) -> None:
-    """Delete every failed job."""
-    console.print(f"{get_app(ctx).driver.delete_jobs(DISCARDED)} failed job(s) deleted")
+    """Delete every failed (discarded) and cancelled job."""
+    console.print(f"{get_app(ctx).prune_failed(0)} failed job(s) deleted")
 
 
 @cli.command("prune")
@@ -84,13 +104,12 @@ def prune(
     ctx: typer.Context,
     hours: Annotated[float, typer.Option(min=0, help="Delete failed jobs older than this.")] = 168,
     completed_hours: Annotated[
-        float | None, typer.Option(help="Also delete completed jobs older than this (default: settings).")
+        float | None, typer.Option(min=0, help="Also delete completed jobs older than this (default: settings).")
     ] = None,
 ) -> None:
-    """Delete failed jobs older than --hours, and completed jobs past their retention."""
+    """Delete failed and cancelled jobs older than --hours, and completed jobs past their retention."""
     app = get_app(ctx)
-    now = clock.now()
-    failed_n = app.driver.delete_jobs([*DISCARDED, JobState.CANCELLED.value], older_than=now - hours * 3600)
+    failed_n = app.prune_failed(hours * 3600)
     keep = app.settings.completed_retention_hours if completed_hours is None else completed_hours
-    done_n = app.driver.delete_jobs([JobState.COMPLETED.value], older_than=now - keep * 3600)
+    done_n = app.prune_completed(keep * 3600)
     console.print(f"pruned {failed_n} failed/cancelled and {done_n} completed job(s)")

@@ -15,7 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from conveyor.cli.common import console, get_app, handle_errors
+from conveyor.cli.common import JsonOption, console, get_app, handle_errors, job_json, print_json
 from conveyor.cli.render import job_detail
 from conveyor.engine.states import FINISHED, JobState
 
@@ -24,10 +24,14 @@ cli = typer.Typer(help="Inspect single jobs.", no_args_is_help=True)
 
 @cli.command("show")
 @handle_errors
-def show(ctx: typer.Context, job_id: Annotated[int, typer.Argument(help="Job id.")]) -> None:
+def show(ctx: typer.Context, job_id: Annotated[int, typer.Argument(help="Job id.")], json_: JsonOption = False) -> None:
     """Arguments, state, attempts, every error with its traceback, timings."""
     app = get_app(ctx)
-    console.print(job_detail(app.get_job(job_id), app.settings.redact_keys))
+    job = app.get_job(job_id)
+    if json_:
+        print_json(job_json(job, app.settings.redact_keys))
+        return
+    console.print(job_detail(job, app.settings.redact_keys))
 
 
 @cli.command("watch")

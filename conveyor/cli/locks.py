@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from conveyor.cli.common import console, fmt_age, fmt_time, get_app, handle_errors
+from conveyor.cli.common import JsonOption, console, fmt_age, fmt_time, get_app, handle_errors, print_json
 from conveyor.coordination.locks import force_release, list_locks
 from conveyor.engine import clock
 
@@ -14,9 +14,15 @@ cli = typer.Typer(help="Named locks: list holders, force release.", no_args_is_h
 
 @cli.command("list")
 @handle_errors
-def list_(ctx: typer.Context) -> None:
+def list_(ctx: typer.Context, json_: JsonOption = False) -> None:
     """Every lock: key, holder (host:pid, and the job inside a task), when acquired, when it expires."""
     locks = list_locks(get_app(ctx))
+    if json_:
+        rows = [
+            {"key": x.key, "holder": x.holder, "acquired_at": x.acquired_at, "expires_at": x.expires_at} for x in locks
+        ]
+        print_json({"locks": rows})
+        return
     if not locks:
         console.print("no locks held")
         return

@@ -7,9 +7,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from conveyor.cli.common import console, err_console, fmt_age, get_app, handle_errors, parse_queues
-from conveyor.engine import clock
+from conveyor.cli.common import (
+    JsonOption,
+    console,
+    err_console,
+    fmt_age,
+    get_app,
+    handle_errors,
+    parse_queues,
+    print_json,
+)
 from conveyor.engine.states import JobState
+from conveyor.store.base import QueueStats
 
 cli = typer.Typer(help="Queues: stats, monitor, pause, resume, clear.", no_args_is_help=True)
 STATES = [s.value for s in JobState]
@@ -24,11 +33,30 @@ SHORT = {
 }
 
 
+def stats_json(q: QueueStats) -> dict[str, object]:
+    return {
+        "queue": q.queue,
+        "counts": {s: q.counts.get(s, 0) for s in STATES},
+        "waiting": q.waiting,
+        "paused": q.paused,
+        "oldest_waiting_age": q.oldest_waiting_age,
+        "processed_last_minute": q.processed_last_minute,
+        "processed_last_hour": q.processed_last_hour,
+        "failed_last_minute": q.failed_last_minute,
+        "failed_last_hour": q.failed_last_hour,
+        "global_limit": q.global_limit,
+    }
+
+
 @cli.command("stats")
 @handle_errors
-def stats(ctx: typer.Context) -> None:
-    """Per queue and state: counts, oldest waiting age, throughput in the last minute and hour."""
-    rows = get_app(ctx).driver.queue_stats(clock.now())
+def stats(ctx: typer.Context, json_: JsonOption = False) -> None:
+    """Per queue and state: counts, oldest waiting age, jobs processed (completed or failed) in the last
+    minute and hour."""
+    rows = get_app(ctx).queue_stats()
+    if json_:
+        print_json({"queues": [stats_json(q) for q in rows]})
+        return
     if not rows:
         console.print("no queues yet: enqueue a job to create one")
         return
@@ -61,7 +89,7 @@ def monitor(
 ) -> None:
     """Exit non-zero, naming the queue, when a queue has more than --max jobs waiting."""
     names = parse_queues(queues, "QUEUES")
-    by_name = {q.queue: q for q in get_app(ctx).driver.queue_stats(clock.now())}
+    by_name = {q.queue: q for q in get_app(ctx).queue_stats()}
     over = []
     for name in names:
         waiting = by_name[name].waiting if name in by_name else 0
@@ -77,16 +105,16 @@ def monitor(
 @cli.command("pause")
 @handle_errors
 def pause(ctx: typer.Context, queue: str) -> None:
-    """Workers stop taking jobs from the queue (running ones finish)."""
-    get_app(ctx).driver.set_paused(queue, True, clock.now())
+    """Workers stop taking jobs from the queue (running ones finish). Refuses a queue nobody knows."""
+    get_app(ctx).pause_queue(queue)
     console.print(f"queue {queue} paused")
 
 
 @cli.command("resume")
 @handle_errors
 def resume(ctx: typer.Context, queue: str) -> None:
-    """Workers take jobs from the queue again."""
-    get_app(ctx).driver.set_paused(queue, False, clock.now())
+    """Workers take jobs from the queue again (idle ones are woken at once)."""
+    get_app(ctx).resume_queue(queue)
     console.print(f"queue {queue} resumed")
 
 
@@ -100,4 +128,4 @@ def clear(
     """Delete every waiting job of the queue (running jobs are left alone)."""
     if not yes:
         typer.confirm(f"delete every waiting job of queue {queue!r}?", abort=True)
-    console.print(f"{get_app(ctx).driver.clear_queue(queue)} job(s) deleted from {queue}")
+    console.print(f"{get_app(ctx).clear_queue(queue)} job(s) deleted from {queue}")

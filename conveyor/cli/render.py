@@ -60,23 +60,28 @@ def job_detail(job: JobRecord, redact_keys: Sequence[str] = ()) -> Group:
     parts: list[Table | Panel] = [t]
     for e in job.errors:
         body = Text(e.error + ("\n\n" + e.traceback if e.traceback else ""))
-        parts.append(Panel(body, title=f"attempt {e.attempt} failed at {fmt_time(e.at)}", border_style="red"))
+        title = f"attempt {e.attempt} failed at {fmt_time(e.at)}"
+        parts.append(Panel(body, title=title, border_style="red", expand=False))
     return Group(*parts)
 
 
 def jobs_table(jobs: list[JobRecord], title: str) -> Table:
+    """One row per job. At 80 columns only the error wraps; piped (wide console) every row is one line, so
+    ``failed list | grep 'unknown task'`` finds it. The error's first line only: ``failed show`` has the rest."""
     t = Table(title=title)
-    for col in ("id", "task", "queue", "state", "attempts", "finished", "last error"):
-        t.add_column(col)
+    for col in ("id", "task", "queue", "state", "tries", "finished (UTC)"):
+        t.add_column(col, no_wrap=True)
+    t.add_column("last error", overflow="fold", ratio=1)
     for j in jobs:
-        err = j.last_error.error if j.last_error else ""
+        err = j.last_error.error.strip().splitlines()[0] if j.last_error and j.last_error.error.strip() else ""
+        finished = fmt_time(j.finished_at)
         t.add_row(
             str(j.id),
             j.task,
             j.queue,
             j.state.value,
             f"{j.attempt}/{j.max_attempts}",
-            fmt_time(j.finished_at),
-            Text(err[:80]),
+            finished[5:16] if j.finished_at is not None else finished,
+            Text(err),
         )
     return t

@@ -12,9 +12,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from conveyor.cli.common import console, err_console, get_app, handle_errors, setup_logging
+from conveyor.cli.common import JsonOption, console, err_console, get_app, handle_errors, print_json, setup_logging
 from conveyor.engine import clock
-from conveyor.scheduler.catalog import RunRecord, TickReport
+from conveyor.scheduler.catalog import RunRecord, ScheduleView, TickReport
 from conveyor.scheduler.cron import get_zone
 
 cli = typer.Typer(help="Schedules: list, set, run one tick, trigger, history.", no_args_is_help=True)
@@ -83,13 +83,48 @@ def _parse_now(value: str) -> float:
     return clock.from_datetime(dt)
 
 
+def _run_json(r: RunRecord) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "slot_at": r.slot_at,
+        "kind": r.kind,
+        "status": r.status,
+        "reason": r.reason,
+        "job_id": r.job_id,
+        "created_at": r.created_at,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "duration": r.duration,
+    }
+
+
+def _view_json(v: ScheduleView) -> dict[str, Any]:
+    return {
+        "key": v.key,
+        "task": v.task,
+        "description": v.description,
+        "cron": v.cron,
+        "timezone": v.timezone,
+        "params": v.params,
+        "queue": v.queue,
+        "enabled": v.enabled,
+        "overridden": sorted(v.overridden),
+        "status": v.status,
+        "next_at": v.next_at,
+        "last_run": None if v.last_run is None else _run_json(v.last_run),
+    }
+
+
 @cli.command("list")
 @handle_errors
-def list_(ctx: typer.Context) -> None:
+def list_(ctx: typer.Context, json_: JsonOption = False) -> None:
     """Every schedule: cron, timezone, enabled, next run (local and UTC), last run, its status and duration.
 
     Values set by an operator (overriding the code) are marked "(set)"."""
     views = get_app(ctx).schedules.views()
+    if json_:
+        print_json({"schedules": [_view_json(v) for v in views]})
+        return
     t = Table(title="schedules")
     for col in (
         "key",
@@ -203,10 +238,14 @@ def history(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(help="Schedule key.")],
     limit: Annotated[int, typer.Option(min=1, help="How many runs, newest first.")] = 20,
+    json_: JsonOption = False,
 ) -> None:
     """Past runs of a schedule: slot, kind, status, job, duration, error."""
     app = get_app(ctx)
     runs: list[RunRecord] = app.schedules.history(key, limit)
+    if json_:
+        print_json({"key": key, "runs": [_run_json(r) for r in runs]})
+        return
     if not runs:
         console.print(f"{key}: no runs yet")
         return

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from conveyor.cli.common import err_console, get_app, handle_errors, setup_logging
+from conveyor.cli.common import check_log_level, err_console, get_app, handle_errors, parse_queues, setup_logging
 
 if TYPE_CHECKING:
     import uvicorn
@@ -39,11 +39,13 @@ def web(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Same as --log-level debug.")] = False,
+    log_level: Annotated[str, typer.Option(callback=check_log_level, help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Serve the HTTP API (/api, OpenAPI at /api/docs), the live dashboard, /metrics, /healthz and /readyz."""
-    setup_logging(verbose)
-    _server(ctx, host, port).run()
+    level = "debug" if verbose else log_level
+    setup_logging(level=level)
+    _server(ctx, host, port, quiet=level not in ("debug", "info")).run()
 
 
 @handle_errors
@@ -51,27 +53,36 @@ def up(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address the dashboard binds to.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    queues: Annotated[str, typer.Option("--queues", "-q", help="Comma-separated queues the worker serves.")] = (
-        "default"
-    ),
+    queue: Annotated[
+        str, typer.Option("--queue", "-q", "--queues", help="Queues the worker serves, comma-separated (as for work).")
+    ] = "default",
     processes: Annotated[int, typer.Option(min=0, help="Worker processes (0: run jobs in the worker process).")] = 1,
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs at once per worker process.")] = 4,
     no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Do not run the scheduler.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Same as --log-level debug.")] = False,
+    log_level: Annotated[
+        str, typer.Option(callback=check_log_level, help="debug, info, warning (default: quiet) or error.")
+    ] = "warning",
 ) -> None:
     """Web + scheduler + a worker in one command, for development and small installs. Upgrades the schema
-    first. Ctrl-C stops all three cleanly (running jobs get the worker's grace period)."""
+    first. Quiet by default (warnings and errors; --log-level info shows every request and job). Ctrl-C
+    stops all three cleanly (running jobs get the worker's grace period). Refuses to start when the
+    application registers no tasks."""
     from conveyor.scheduler.loop import run_scheduler
 
-    setup_logging(verbose)
+    level = "debug" if verbose else log_level
+    setup_logging(level=level)
+    queues = ",".join(parse_queues(queue))
     app = get_app(ctx)
+    app.require_tasks()
     app.migrate()
     app_path = ctx.find_root().obj.get("app_path")
     cmd = [sys.executable, "-m", "conveyor.cli.main"]
     if app_path:
         cmd += ["--app", app_path]
     cmd += ["work", "--queue", queues, "--processes", str(processes), "--concurrency", str(concurrency)]
-    server = _server(ctx, host, port, quiet=not verbose)
+    cmd += ["--log-level", level]
+    server = _server(ctx, host, port, quiet=level not in ("debug", "info"))
     worker = subprocess.Popen(cmd, env=os.environ.copy())
     stop = threading.Event()
     scheduler = None

@@ -6,8 +6,12 @@ from typing import Annotated
 
 import typer
 
-from conveyor.cli.common import get_app, handle_errors, parse_queues, setup_logging
+from conveyor.cli.common import check_log_level, get_app, handle_errors, parse_queues, setup_logging
 from conveyor.worker import WorkerOptions, run_worker
+
+
+def check_log_level_opt(value: str | None) -> str | None:
+    return None if value is None else check_log_level(value)
 
 
 @handle_errors
@@ -24,10 +28,14 @@ def work(
     memory_limit: Annotated[int, typer.Option(min=0, help="Stop when a process exceeds this many MiB.")] = 0,
     stop_when_empty: Annotated[bool, typer.Option(help="Stop when nothing is available or running.")] = False,
     once: Annotated[bool, typer.Option(help="Run a single job, then stop.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Same as --log-level debug.")] = False,
+    log_level: Annotated[
+        str | None, typer.Option(callback=check_log_level_opt, help="debug, info (default), warning or error.")
+    ] = None,
 ) -> None:
-    """Process jobs until stopped (SIGTERM/Ctrl-C stop gracefully; a second one stops at once)."""
-    setup_logging(verbose)
+    """Process jobs until stopped (SIGTERM/Ctrl-C stop gracefully; a second one stops at once).
+    Refuses to start when the application registers no tasks (it would fail every job)."""
+    setup_logging(verbose, log_level)
     opts = WorkerOptions(
         queues=parse_queues(queue),
         concurrency=concurrency,
@@ -41,4 +49,7 @@ def work(
         stop_when_empty=stop_when_empty,
         once=once,
     )
-    raise typer.Exit(run_worker(get_app(ctx), opts))
+    app = get_app(ctx)
+    app.check_schema()  # an unmigrated database is the first thing to fix, so say that first
+    app.require_tasks()
+    raise typer.Exit(run_worker(app, opts))

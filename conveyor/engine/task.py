@@ -98,7 +98,11 @@ class Task(Generic[P, R]):
             try:
                 self._signature.bind(*args, **kwargs)
             except TypeError as exc:
-                raise InvalidJobError(f"arguments do not fit task {self.name}{self._signature}: {exc}") from None
+                bare = self._signature.replace(
+                    parameters=[p.replace(annotation=p.empty) for p in self._signature.parameters.values()],
+                    return_annotation=inspect.Signature.empty,
+                )
+                raise InvalidJobError(f"arguments do not fit task {self.name}{bare}: {exc}") from None
         spec = JobSpec(
             task=self.name,
             args=list(args),
