@@ -602,7 +602,7 @@ class ShoptetClient:
                 f"shop {self.shop} refused the {kind} snapshot: it has no job:finished webhook, and Shoptet "
                 f"runs asynchronous requests only when one exists. Register the webhooks with `conveyor shoptet "
                 f"shops update {self.shop} --webhook-url https://<this server>/webhooks/shoptet` (or the "
-                f"Shops page's Webhook URL button) and request the snapshot again "
+                f"Shops page: Register webhooks) and request the snapshot again "
                 f"(403 {exc.error_code}: {exc.message})",
                 status_code=exc.status_code,
                 error_code=exc.error_code,

@@ -171,7 +171,7 @@ def test_without_the_job_finished_webhook_shoptet_refuses_and_the_execution_says
     _, execution = snapshot(sqlite_rig)
 
     assert execution.status is ExecutionStatus.ERROR
-    assert execution.error is not None and "register the job:finished webhook" in execution.error
+    assert execution.error is not None and "conveyor shoptet shops update acme --webhook-url" in execution.error
 
 
 def test_a_snapshot_still_being_built_after_its_polls_snoozes_and_keeps_its_export(tmp_path: Path) -> None:
