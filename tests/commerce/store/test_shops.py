@@ -173,4 +173,5 @@ def test_deleting_a_shop_deletes_everything_stored_for_it_and_nothing_else(
         "commerce_execution_errors": 1,
         "commerce_webhook_events": 1,
         "commerce_snapshot_files": 0,
+        "commerce_parked_records": 0,
     }
