@@ -176,8 +176,8 @@ def host_name(header: str) -> str:
 def host_allowed(header: str | None, arrived_on: str | None, allowed: Sequence[str]) -> bool:
     """Whether a request with this ``Host`` header may be served.
 
-    Allowed: loopback names and addresses; the address the request arrived on (an IP address in the Host
-    header cannot be re-pointed by DNS); every name in ``allowed`` (``*.example.com`` matches its
+    Allowed: loopback names and addresses, and ``0.0.0.0``; the address the request arrived on (an IP
+    address in the Host header cannot be re-pointed by DNS); every name in ``allowed`` (``*.example.com`` matches its
     subdomains, ``*`` anything). No Host header at all (HTTP/1.0 scripts) is allowed: every browser sends one.
     """
     if header is None:
@@ -185,7 +185,7 @@ def host_allowed(header: str | None, arrived_on: str | None, allowed: Sequence[s
     name = host_name(header)
     if not name:
         return False
-    if is_loopback(name) or (arrived_on is not None and name == arrived_on.lower()):
+    if is_loopback(name) or _unspecified(name) or (arrived_on is not None and name == arrived_on.lower()):
         return True
     for pattern in (p.strip().lower() for p in allowed):
         if pattern == "*" or name == pattern:
@@ -193,6 +193,14 @@ def host_allowed(header: str | None, arrived_on: str | None, allowed: Sequence[s
         if pattern.startswith("*.") and name.endswith(pattern[1:]):
             return True
     return False
+
+
+def _unspecified(host: str) -> bool:
+    """``0.0.0.0`` / ``::``: what ``conveyor web --host 0.0.0.0`` prints, reaching this machine."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
 
 
 class LoginThrottle:

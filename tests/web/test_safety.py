@@ -262,6 +262,7 @@ def test_host_rules() -> None:
     assert host_allowed("[::1]:8000", None, [])
     assert host_allowed("192.168.1.5:8000", "192.168.1.5", [])  # the address the request arrived on
     assert not host_allowed("192.168.1.6:8000", "192.168.1.5", [])
+    assert host_allowed("0.0.0.0:8000", "127.0.0.1", [])  # the URL `conveyor web --host 0.0.0.0` prints
     assert not host_allowed("localhost.attacker.example", None, [])
     assert host_allowed("anything.example", None, ["*"])
     assert host_allowed(None, None, [])
