@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m conveyor.demo
 
+# One line per test file with a running count ("[ 412/1530]"), then the ten slowest tests.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -p no:cacheprovider -o console_output_style=count --durations=10 --durations-min=1
 
 lint: $(STAMP)
 	$(BIN)/ruff check conveyor tests bench

@@ -93,16 +93,6 @@ class Task(Generic[P, R]):
 
         Arguments that do not fit the function's signature raise :class:`~conveyor.InvalidJobError` here,
         not as a failed job later."""
-        least, most = self._positional
-        if self._signature is not None and (kwargs or not least <= len(args) <= most):
-            try:
-                self._signature.bind(*args, **kwargs)
-            except TypeError as exc:
-                bare = self._signature.replace(
-                    parameters=[p.replace(annotation=p.empty) for p in self._signature.parameters.values()],
-                    return_annotation=inspect.Signature.empty,
-                )
-                raise InvalidJobError(f"arguments do not fit task {self.name}{bare}: {exc}") from None
         spec = JobSpec(
             task=self.name,
             args=list(args),
@@ -121,6 +111,17 @@ class Task(Generic[P, R]):
                 key = default_unique_key(self.name, args, kwargs)
             spec.unique_key = with_period(key, self.unique.period, clock.now())
             spec.unique_states = self.unique.states_text
+        # After the keys: a lock/unique template that cannot bind says so itself (KeyTemplateError).
+        least, most = self._positional
+        if self._signature is not None and (kwargs or not least <= len(args) <= most):
+            try:
+                self._signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                bare = self._signature.replace(
+                    parameters=[p.replace(annotation=p.empty) for p in self._signature.parameters.values()],
+                    return_annotation=inspect.Signature.empty,
+                )
+                raise InvalidJobError(f"arguments do not fit task {self.name}{bare}: {exc}") from None
         return spec
 
     def enqueue(self, *args: Any, connection: Any = None, unique_key: str | None = None, **kwargs: Any) -> int:
