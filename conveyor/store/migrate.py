@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-from alembic.command import downgrade as _downgrade
-from alembic.command import upgrade as _upgrade
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING
 
 from conveyor.errors import SchemaOutdatedError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Engine
+
+# Alembic is imported inside the methods: ``import conveyor`` must stay fast (Alembic alone costs ~0.3 s),
+# and only ``conveyor db upgrade``, a worker's start and ``/readyz`` ever need it.
 
 
 @dataclass(frozen=True)
@@ -34,22 +35,30 @@ class MigrationHistory:
     hint: str
 
     def _config(self) -> Config:
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(self.script_location))
         return cfg
 
     def head_revisions(self) -> set[str]:
         """The revisions this version of the code expects."""
+        from alembic.script import ScriptDirectory
+
         return set(ScriptDirectory.from_config(self._config()).get_heads())
 
     def current_revisions(self, engine: Engine) -> set[str]:
         """The revisions the database is at (empty for a database without these tables)."""
+        from alembic.runtime.migration import MigrationContext
+
         with engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={"version_table": self.version_table})
             return set(ctx.get_current_heads())
 
     def upgrade(self, engine: Engine, revision: str = "heads") -> None:
         """Create or upgrade the tables up to ``revision`` (default: the newest), in one transaction."""
+        from alembic.command import upgrade as _upgrade
+
         cfg = self._config()
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
@@ -57,6 +66,8 @@ class MigrationHistory:
 
     def downgrade(self, engine: Engine, revision: str) -> None:
         """Take the tables back to ``revision`` (``base`` drops every table of this history and its data)."""
+        from alembic.command import downgrade as _downgrade
+
         cfg = self._config()
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
@@ -67,6 +78,8 @@ class MigrationHistory:
         current, head = self.current_revisions(engine), self.head_revisions()
         if current == head:
             return
+        from alembic.script import ScriptDirectory
+
         known = {rev.revision for rev in ScriptDirectory.from_config(self._config()).walk_revisions()}
         if current - known:
             raise SchemaOutdatedError(
