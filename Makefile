@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m conveyor.demo
+	$(BIN)/python -m conveyor.commerce.demo
 
 # One line per test file with a running count ("[ 412/1530]"), then the ten slowest tests.
 test: $(STAMP)

@@ -154,6 +154,15 @@ def shops_list(ctx: typer.Context) -> None:
             f"{last.pipeline} {last.status.value}" if last else "-",
         )
     console.print(table)
+    for item in overview:  # a stall is why a cursor does not move: said under the table, not listed as a cursor
+        for key, stall in item.stalls.items():
+            if stall:
+                runs = stall.get("runs", 1)
+                console.print(
+                    f"{item.shop.name}: {key} has not moved for {runs} run{'' if runs == 1 else 's'}: "
+                    f"{stall.get('reason')}",
+                    markup=False,
+                )
 
 
 @shops_cli.command("update")

@@ -95,3 +95,17 @@ def test_a_webhook_url_that_is_not_http_is_refused_and_nothing_is_registered(sq:
     assert response.status_code == 422
     assert "must start with http:// or https://" in response.json()["error"]["message"]
     assert sq.sim.webhooks == {}
+
+
+def test_the_shops_api_gives_a_stall_apart_from_the_cursors(sq: Web) -> None:
+    stall = {"reason": "the list of orders changed while it was read (heavy churn)", "since": 1.0, "runs": 3}
+    with sq.app.driver.begin() as conn:
+        store.set_cursor(conn, sq.shop_id, sync.CURSOR_ORDERS, "2026-03-01T10:00:00+01:00")
+        store.set_cursor(conn, sq.shop_id, sync.stall_key(sync.CURSOR_ORDERS), json.dumps(stall))
+
+    listed = sq.client.get("/api/shops").json()
+    one = sq.client.get(f"/api/shops/{sq.shop_id}").json()
+
+    for shop in (next(s for s in listed if s["id"] == sq.shop_id), one):
+        assert list(shop["cursors"]) == [sync.CURSOR_ORDERS]
+        assert shop["stalls"] == {sync.CURSOR_ORDERS: stall}

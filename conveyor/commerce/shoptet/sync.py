@@ -330,9 +330,13 @@ def run_incremental(pack: ShoptetPack, shop_id: int, spec: IncrementalSpec, trig
         raise
 
 
+#: The suffix of the sync-state key that holds a cursor's stall: ``orders.change_time.stalled``.
+STALLED = ".stalled"
+
+
 def stall_key(cursor_key: str) -> str:
     """The sync-state key under which a cursor's stall (why it did not move, since when) is kept."""
-    return f"{cursor_key}.stalled"
+    return cursor_key + STALLED
 
 
 def get_stall(conn: Connection, shop_id: int, cursor_key: str) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ web process that has no ``CONVEYOR_COMMERCE_SECRET_KEY`` (only the actions and w
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from conveyor import Conveyor, JobNotFoundError, clock
 from conveyor.commerce import store
 from conveyor.commerce.shoptet.pipelines import PIPELINES, PLATFORM, SNAPSHOT_KINDS, snapshot_file_of
 from conveyor.commerce.shoptet.snapshots import pipeline_name
+from conveyor.commerce.shoptet.sync import STALLED
 from conveyor.commerce.store import Execution, ExecutionStatus, Shop
 from conveyor.commerce.store.schema import sync_cursors
 from conveyor.web.backend import decode_cursor, encode_cursor
@@ -129,6 +131,19 @@ def _cursors(conn: Connection, shop_ids: Sequence[int]) -> dict[int, dict[str, d
     return found
 
 
+def _stalls(cursors: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Why a cursor does not move (``{"reason", "since", "runs"}``), by cursor: kept in the sync state next to
+    the cursor, but not a cursor itself, so it is not listed as one."""
+    stalls: dict[str, dict[str, Any]] = {}
+    for key, raw in cursors.items():
+        if key.endswith(STALLED):
+            try:
+                stalls[key.removesuffix(STALLED)] = dict(json.loads(raw["value"]))
+            except (TypeError, ValueError):
+                stalls[key.removesuffix(STALLED)] = {"reason": str(raw["value"]), "since": raw["updated_at"], "runs": 1}
+    return stalls
+
+
 def _shop_view(conn: Connection, shop: Shop, cursors: dict[str, dict[str, Any]], now: float) -> dict[str, Any]:
     pipelines = []
     for action in actions(shop):
@@ -147,7 +162,8 @@ def _shop_view(conn: Connection, shop: Shop, cursors: dict[str, dict[str, Any]],
     recent = store.list_executions(conn, shop.id, limit=RECENT)
     return {
         **_shop_fields(shop),
-        "cursors": cursors,
+        "cursors": {key: value for key, value in cursors.items() if not key.endswith(STALLED)},
+        "stalls": _stalls(cursors),
         "pipelines": pipelines,
         "last_executions": [execution_view(e, now=now) for e in recent],
     }

@@ -9,7 +9,6 @@ move them without a fetch.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -73,17 +72,11 @@ PARKED_SHOWN = 20
 
 
 def sync_health(app: Conveyor, shop: dict[str, Any]) -> dict[str, Any]:
-    """What needs an operator's eye for one shop: stalled cursors with their reason (taken out of the
-    cursor list, where their JSON would read as a cursor), parked records, and whether webhooks are set up."""
+    """What needs an operator's eye for one shop: stalled cursors with their reason, parked records, and
+    whether webhooks are set up."""
     from conveyor.commerce.shoptet import pipelines
 
-    stalls = {}
-    for key in [k for k in shop["cursors"] if k.endswith(".stalled")]:
-        raw = shop["cursors"].pop(key)
-        try:
-            stalls[key.removesuffix(".stalled")] = json.loads(raw["value"])
-        except ValueError:
-            stalls[key.removesuffix(".stalled")] = {"reason": str(raw["value"]), "since": raw["updated_at"], "runs": 1}
+    stalls = shop["stalls"]
     if shop["platform"] != "shoptet":
         return {"stalls": stalls, "parked": [], "webhooks": None}
     parked = pipelines.list_parked(app, shop["id"], limit=PARKED_SHOWN)

@@ -70,3 +70,17 @@ def test_shops_update_without_anything_to_change_is_a_one_line_error(sqlite_rig:
     code, out = shoptet(sqlite_rig, "shops", "update", "acme")
 
     assert code == 2 and "nothing to update: give --url and/or --webhook-url" in out
+
+
+def test_shops_list_says_why_a_cursor_is_stalled_without_listing_it_as_a_cursor(sqlite_rig: Rig) -> None:
+    from conveyor.commerce.shoptet import sync
+
+    stall = {"reason": "the list of orders changed while it was read (heavy churn)", "since": 1.0, "runs": 3}
+    with sqlite_rig.app.driver.begin() as conn:
+        store.set_cursor(conn, sqlite_rig.shop.id, sync.stall_key(sync.CURSOR_ORDERS), json.dumps(stall))
+
+    code, out = shoptet(sqlite_rig, "shops", "list")
+
+    assert code == 0, out
+    assert "acme: orders.change_time has not moved for 3 runs: the list of orders changed while it was read" in out
+    assert "orders.change_time.stalled" not in out

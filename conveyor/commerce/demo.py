@@ -38,7 +38,7 @@ from conveyor.commerce.store.crypto import generate_key
 DEMO_URL = os.environ.get("CONVEYOR_DATABASE_URL", "sqlite:///conveyor-demo.db")
 KEY_FILE = Path("conveyor-demo.key")
 QUEUES = ["shoptet", "orders", "stock", "notifications", "default"]
-CLI = [sys.executable, "-m", "conveyor.cli.main", "--app", "conveyor.demo:app"]
+CLI = [sys.executable, "-m", "conveyor.cli.main", "--app", "conveyor.commerce.demo:app"]
 
 
 def _demo_key() -> str:
