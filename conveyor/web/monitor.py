@@ -112,6 +112,7 @@ class Monitor:
         self._stats: list[QueueStats] | None = None
         self._stats_at = 0.0
         self._stats_cost = 0.0
+        self._stats_wanted = threading.Event()  # a request saw stale stats: the monitor thread recounts
         self.tasks: dict[tuple[str, str], TaskStats] = {}
         #: minute start -> [completed, failed] over every queue, for the last 24 h (the charts).
         self.minutes: dict[float, list[int]] = {}
@@ -143,6 +144,12 @@ class Monitor:
             started = time.monotonic()
             try:
                 self.tick()
+                if self._stats_wanted.is_set():
+                    self._stats_wanted.clear()
+                    started_count = time.monotonic()
+                    stats = self.app.queue_stats()  # counted outside the lock: requests keep the old value
+                    with self._stats_lock:
+                        self._keep_stats(stats, started_count)
                 failures = 0
             except Exception as exc:  # keep serving the last snapshot; say why once per outage
                 failures += 1
@@ -165,14 +172,30 @@ class Monitor:
     def queue_stats(self) -> list[QueueStats]:
         """:meth:`Conveyor.queue_stats` (the one definition of a queue's counts and "processed", shared with
         ``conveyor queue stats``), reused for ``max(interval, 10 x its cost)`` seconds: on a big table the
-        count takes a while, and however many requests come in, it runs at most that often."""
+        count takes a while. While the monitor thread runs, a stale value is served at once and the thread
+        recomputes it (stale-while-revalidate), so no request waits for a count over a million rows."""
         with self._stats_lock:
-            started = time.monotonic()
-            if self._stats is None or started - self._stats_at > max(self.interval, 10 * self._stats_cost):
-                self._stats = self.app.queue_stats()
-                self._stats_at = time.monotonic()
-                self._stats_cost = self._stats_at - started
+            if self._stats is not None and self._stats_stale():
+                if self._thread is None:
+                    self._refresh_stats()
+                else:
+                    self._stats_wanted.set()
+            elif self._stats is None:
+                self._refresh_stats()
+            assert self._stats is not None
             return self._stats
+
+    def _stats_stale(self) -> bool:
+        return time.monotonic() - self._stats_at > max(self.interval, 10 * self._stats_cost)
+
+    def _refresh_stats(self) -> None:
+        started = time.monotonic()
+        self._keep_stats(self.app.queue_stats(), started)
+
+    def _keep_stats(self, stats: list[QueueStats], started: float) -> None:
+        """Store freshly counted stats (the caller holds ``_stats_lock``)."""
+        self._stats, self._stats_at = stats, time.monotonic()
+        self._stats_cost = self._stats_at - started
 
     def invalidate(self, *, totals: bool = False) -> None:
         """Make the next read recompute (after a mutation through the API). ``totals`` also recounts the
