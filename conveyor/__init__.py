@@ -17,6 +17,8 @@ Importing this package opens no connection and starts no thread. ``clock`` is th
 from conveyor.app import Conveyor
 from conveyor.coordination.batches import BatchRecord
 from conveyor.coordination.keys import Unique
+from conveyor.coordination.locks import Lock
+from conveyor.coordination.ratelimit import RateLimit
 from conveyor.engine import clock
 from conveyor.engine.job import JobError, JobRecord, JobSpec
 from conveyor.engine.retry import RetryPolicy
@@ -39,6 +41,7 @@ from conveyor.errors import (
     UnknownQueueError,
     UnknownTaskError,
 )
+from conveyor.scheduler.catalog import ScheduleEntry
 from conveyor.store.base import QueueStats
 from conveyor.store.migrate import MigrationHistory
 from conveyor.worker.context import JobContext, current_job
@@ -59,12 +62,15 @@ __all__ = [
     "JobSpec",
     "JobState",
     "KeyTemplateError",
+    "Lock",
     "LockLost",
     "LockNotAcquired",
     "MigrationHistory",
     "PayloadTooLargeError",
     "QueueStats",
+    "RateLimit",
     "RetryPolicy",
+    "ScheduleEntry",
     "SchemaOutdatedError",
     "SerializationError",
     "Snooze",

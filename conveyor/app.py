@@ -6,7 +6,7 @@ import contextlib
 import math
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from conveyor.config import Settings
@@ -29,6 +29,7 @@ from conveyor.store.base import Driver, QueueStats
 if TYPE_CHECKING:
     from datetime import timedelta
 
+    from sqlalchemy import Connection
     from sqlalchemy.engine import Engine
 
     from conveyor.coordination.batches import BatchRecord
@@ -109,6 +110,8 @@ class Conveyor:
         self.schemas: dict[str, tuple[Callable[[Engine], None], Callable[[Engine], None]]] = {}
         #: Callbacks that extend the web app (routes, dashboard pages) when ``conveyor web`` builds it.
         self.web_extensions: list[Callable[[Any], None]] = []
+        #: Callbacks that add command groups to the ``conveyor`` command line.
+        self.cli_extensions: list[Callable[[Any], None]] = []
         self._driver: Driver | None = None
         self._driver_pid = 0
         self._local = threading.local()
@@ -174,8 +177,30 @@ class Conveyor:
 
     def add_web_extension(self, extend: Callable[[Any], None]) -> None:
         """Call ``extend(fastapi_app)`` when the web app is built, to add API routes and dashboard pages
-        (``conveyor.web.dashboard.add_nav_item`` puts a page in the navigation)."""
+        (with the helpers of :mod:`conveyor.web.extensions`: ``add_nav_item``, ``render``, cursors...)."""
         self.web_extensions.append(extend)
+
+    def add_cli_extension(self, extend: Callable[[Any], None]) -> None:
+        """Call ``extend(typer_app)`` when ``conveyor --app yourmodule:app ...`` builds its command line, to add
+        a pack's command groups (``typer_app.add_typer(shop_cli, name="shop")``). Packs installed as
+        distributions can instead declare an entry point in the ``conveyor.cli`` group."""
+        self.cli_extensions.append(extend)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A read-write transaction on the application's database, for packs that keep their own tables
+        next to Conveyor's: committed when the block ends, rolled back if it raises. On SQLite it takes the
+        write lock at once (``BEGIN IMMEDIATE``), so a read-then-write inside it never fails as busy.
+        Pass it as ``connection=`` to ``enqueue`` to queue jobs atomically with your own writes."""
+        with self.driver.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def read_transaction(self) -> Iterator[Connection]:
+        """A read-only transaction: one consistent snapshot that never blocks workers (on SQLite it does not
+        take the write lock; dashboards and reports use it)."""
+        with self.driver.read() as conn:
+            yield conn
 
     def close(self) -> None:
         """Close this thread's connection and the connection pool."""
@@ -316,7 +341,7 @@ class Conveyor:
             spec.batch_id,
         )
 
-    def _insert(self, rows: Sequence[InsertRow], connection: Any) -> list[int]:
+    def _insert(self, rows: Sequence[InsertRow], connection: Connection | None) -> list[int]:
         driver = self.driver
         if connection is not None:
             raw = connection.connection.driver_connection
@@ -329,7 +354,7 @@ class Conveyor:
                 self._drop_connection()  # next call reconnects; we never re-send a write blindly
             raise
 
-    def enqueue_spec(self, spec: JobSpec, *, connection: Any = None) -> int:
+    def enqueue_spec(self, spec: JobSpec, *, connection: Connection | None = None) -> int:
         """Insert one job described by a :class:`JobSpec`; returns its id."""
         return self._insert([self._row(spec, clock.now())], connection)[0]
 
@@ -346,7 +371,7 @@ class Conveyor:
         max_attempts: int | None = None,
         timeout: float | None = None,
         unique_key: str | None = None,
-        connection: Any = None,
+        connection: Connection | None = None,
     ) -> int:
         """Queue a job by task name; returns its id. Options default to the task's when it is registered here.
 
@@ -404,7 +429,11 @@ class Conveyor:
         return spec
 
     def enqueue_many(
-        self, jobs: Iterable[JobSpec | dict[str, Any]], *, connection: Any = None, batch_size: int = 10_000
+        self,
+        jobs: Iterable[JobSpec | dict[str, Any]],
+        *,
+        connection: Connection | None = None,
+        batch_size: int = 10_000,
     ) -> list[int]:
         """Bulk insert: every job is validated first (nothing is written if one is bad), then
         written in batches of ``batch_size`` with one or two round trips each."""

@@ -15,6 +15,8 @@ from conveyor.engine.retry import DEFAULT_RETRY, RetryPolicy
 from conveyor.errors import InvalidJobError
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from conveyor.app import Conveyor
 
 P = ParamSpec("P")
@@ -124,7 +126,9 @@ class Task(Generic[P, R]):
                 raise InvalidJobError(f"arguments do not fit task {self.name}{bare}: {exc}") from None
         return spec
 
-    def enqueue(self, *args: Any, connection: Any = None, unique_key: str | None = None, **kwargs: Any) -> int:
+    def enqueue(
+        self, *args: Any, connection: Connection | None = None, unique_key: str | None = None, **kwargs: Any
+    ) -> int:
         """Queue a job now; returns its id (or the existing job's id when it is a unique duplicate).
 
         ``unique_key=``: make this one call unique under that key (see :class:`~conveyor.Unique`)."""
@@ -134,12 +138,12 @@ class Task(Generic[P, R]):
             spec.unique_states = spec.unique_states or Unique().states_text
         return self.app.enqueue_spec(spec, connection=connection)
 
-    def enqueue_in(self, seconds: float, *args: Any, connection: Any = None, **kwargs: Any) -> int:
+    def enqueue_in(self, seconds: float, *args: Any, connection: Connection | None = None, **kwargs: Any) -> int:
         """Queue a job to run ``seconds`` from now."""
         spec = replace(self.job(*args, **kwargs), scheduled_at=clock.now() + seconds)
         return self.app.enqueue_spec(spec, connection=connection)
 
-    def enqueue_at(self, when: datetime, *args: Any, connection: Any = None, **kwargs: Any) -> int:
+    def enqueue_at(self, when: datetime, *args: Any, connection: Connection | None = None, **kwargs: Any) -> int:
         """Queue a job to run at ``when`` (a naive datetime is taken as UTC)."""
         spec = replace(self.job(*args, **kwargs), scheduled_at=clock.from_datetime(when))
         return self.app.enqueue_spec(spec, connection=connection)
