@@ -1,4 +1,4 @@
-"""Every exception the Shoptet client raises, in one place.
+"""Every exception the Shoptet client and the pack's actions raise, in one place.
 
 They all derive from :class:`ShoptetError` and carry what Shoptet said: the HTTP status, the first
 ``errors[].errorCode`` and message of the envelope, and the request id (``metadata.requestId`` or the
@@ -16,6 +16,9 @@ They all derive from :class:`ShoptetError` and carry what Shoptet said: the HTTP
 ``JobFailed``…             the asynchronous job ended badly or is still running after the poll budget
 ``SnapshotCorruptError``   the downloaded snapshot file is damaged (truncated gzip, bad CRC)
 =========================  ==========================================================================
+
+The pack's actions (:mod:`.actions`, :mod:`.webhooks`) raise :class:`PipelineError` and its subclasses,
+which are Conveyor errors: the CLI prints them as one line and exits 2.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from conveyor import ConveyorError
 
 if TYPE_CHECKING:
     from conveyor.commerce.shoptet.models import SystemJob
@@ -151,3 +156,27 @@ class SnapshotCorruptError(ShoptetError):
     def __init__(self, message: str, *, path: Path) -> None:
         super().__init__(message)
         self.path = path
+
+
+# ---------------------------------------------------------------------------------------------- the pack's API
+
+
+class PipelineError(ConveyorError):
+    """Base of the errors of the Shoptet pipelines' API (one line in the CLI, exit 2)."""
+
+
+class UnknownPipelineError(PipelineError):
+    """:func:`run_pipeline` was given a name that is not a pipeline."""
+
+
+class WebhookSignatureError(PipelineError):
+    """A webhook's ``Shoptet-Webhook-Signature`` is missing or matches no shop's signature key. Answer 401;
+    nothing was recorded or enqueued."""
+
+
+class WebhookPayloadError(PipelineError):
+    """A correctly signed webhook whose body is not a Shoptet notification (answer 400)."""
+
+
+class SnapshotNotRetryableError(PipelineError):
+    """:func:`retry_snapshot` on an execution that is not a failed snapshot."""

@@ -55,7 +55,7 @@ from conveyor.commerce.store import ImportCounts, RecordError, SnapshotFile, Sna
 
 if TYPE_CHECKING:
     from conveyor.commerce.shoptet.client import ShoptetClient
-    from conveyor.commerce.shoptet.pipelines import ShoptetPack
+    from conveyor.commerce.shoptet.pack import ShoptetPack
     from conveyor.commerce.store import BulkImport, Shop
 
 log = logging.getLogger("conveyor.commerce.shoptet")

@@ -60,7 +60,7 @@ from conveyor.commerce.store.schema import pipeline_executions, webhook_events
 
 if TYPE_CHECKING:
     from conveyor import Task
-    from conveyor.commerce.shoptet.pipelines import ShoptetPack
+    from conveyor.commerce.shoptet.pack import ShoptetPack
     from conveyor.commerce.store import BulkImport, Shop
 
 log = logging.getLogger("conveyor.commerce.shoptet")

@@ -21,7 +21,9 @@ from starlette.concurrency import run_in_threadpool
 
 from conveyor import Conveyor, ConveyorError
 from conveyor.commerce import store
-from conveyor.commerce.shoptet import pipelines
+from conveyor.commerce.shoptet import actions, errors
+from conveyor.commerce.shoptet import webhooks as shoptet_webhooks
+from conveyor.commerce.shoptet.pack import PLATFORM
 from conveyor.commerce.shoptet.webhooks import SIGNATURE_HEADER
 from conveyor.commerce.store import (
     CredentialsKeyError,
@@ -48,16 +50,16 @@ ERRORS: list[tuple[type[ConveyorError], int, str, str | None]] = [
     (ShopNotFoundError, 404, "shop_not_found", None),
     (ExecutionNotFoundError, 404, "execution_not_found", None),
     (ParkedRecordNotFoundError, 404, "parked_record_not_found", None),
-    (pipelines.UnknownPipelineError, 422, "invalid_pipeline", "pipeline"),
-    (pipelines.SnapshotNotRetryableError, 409, "not_retryable", None),
-    (pipelines.WebhookSignatureError, 401, "invalid_signature", None),
-    (pipelines.WebhookPayloadError, 400, "invalid_payload", None),
+    (errors.UnknownPipelineError, 422, "invalid_pipeline", "pipeline"),
+    (errors.SnapshotNotRetryableError, 409, "not_retryable", None),
+    (errors.WebhookSignatureError, 401, "invalid_signature", None),
+    (errors.WebhookPayloadError, 400, "invalid_payload", None),
     # The web process cannot open the shops' credentials: a configuration problem on our side, not a bad
     # request. 503 also makes Shoptet deliver a webhook again later instead of dropping it.
     (CredentialsKeyError, 503, "credentials_unavailable", None),
     (UnsupportedPlatformError, 409, "unsupported_platform", None),
     # Shoptet refused to register the webhooks (a bad token, a URL it rejects): said as Shoptet said it.
-    (pipelines.PipelineError, 502, "platform_refused", None),
+    (errors.PipelineError, 502, "platform_refused", None),
 ]
 
 
@@ -82,7 +84,7 @@ def _actionable(app: Conveyor, shop_id: int) -> store.Shop:
     """The shop, if pipelines can be started for it (404 if there is none, 409 for another platform's)."""
     with app.driver.read() as conn:
         shop = store.get_shop(conn, shop_id)
-    if shop.platform != pipelines.PLATFORM:
+    if shop.platform != PLATFORM:
         message = f"shop {shop.name!r} is a {shop.platform} shop: only Shoptet shops have pipelines"
         raise UnsupportedPlatformError(message)
     return shop
@@ -131,13 +133,13 @@ def get_execution(
 def request_snapshot(request: Request, shop_id: int, kind: str) -> Response:
     """Queue a full snapshot (orders, products or customers); 202 with the execution that tracks it. A
     snapshot of that kind already waiting for the shop is answered with its execution instead."""
-    if kind not in pipelines.SNAPSHOT_KINDS:
-        kinds = ", ".join(pipelines.SNAPSHOT_KINDS)
+    if kind not in actions.SNAPSHOT_KINDS:
+        kinds = ", ".join(actions.SNAPSHOT_KINDS)
         return error_response(422, "invalid_kind", f"unknown snapshot kind {kind!r} (kinds: {kinds})", "kind")
     app = _app(request)
     shop = _actionable(app, shop_id)
-    execution_id = pipelines.request_snapshot(app, shop.id, kind)
-    execution = pipelines.get_execution(app, execution_id)
+    execution_id = actions.request_snapshot(app, shop.id, kind)
+    execution = actions.get_execution(app, execution_id)
     log.info("shop %s: %s snapshot requested from the web (execution %s)", shop.name, kind, execution_id)
     return JSONResponse(
         {
@@ -154,13 +156,13 @@ def request_snapshot(request: Request, shop_id: int, kind: str) -> Response:
 @router.post("/api/shops/{shop_id}/run/{pipeline}", status_code=202)
 def run_pipeline(request: Request, shop_id: int, pipeline: str) -> Response:
     """Run a pipeline for the shop now; 202 with the job id (that of the run already waiting, if any)."""
-    if pipeline not in pipelines.PIPELINES:
-        message = f"unknown pipeline {pipeline!r} (pipelines: {', '.join(pipelines.PIPELINES)})"
+    if pipeline not in actions.PIPELINES:
+        message = f"unknown pipeline {pipeline!r} (pipelines: {', '.join(actions.PIPELINES)})"
         return error_response(422, "invalid_pipeline", message, "pipeline")
     app = _app(request)
     shop = _actionable(app, shop_id)
-    job_id = pipelines.run_pipeline(app, shop.id, pipeline)
-    runs = [e for e in pipelines.list_executions(app, shop.id, pipeline=pipeline, limit=20) if e.job_id == job_id]
+    job_id = actions.run_pipeline(app, shop.id, pipeline)
+    runs = [e for e in actions.list_executions(app, shop.id, pipeline=pipeline, limit=20) if e.job_id == job_id]
     log.info("shop %s: %s run from the web (job %s)", shop.name, pipeline, job_id)
     return JSONResponse(
         {
@@ -178,8 +180,8 @@ def retry_execution(request: Request, execution_id: int) -> Response:
     """Retry a failed snapshot, from its stored file when intact; 202 with the new execution. 409 for any
     other execution (a run that is not a snapshot, or a snapshot that did not fail)."""
     app = _app(request)
-    new_id = pipelines.retry_snapshot(app, execution_id)
-    execution = pipelines.get_execution(app, new_id)
+    new_id = actions.retry_snapshot(app, execution_id)
+    execution = actions.get_execution(app, new_id)
     return JSONResponse(
         {
             "execution_id": new_id,
@@ -202,7 +204,7 @@ def register_webhooks(request: Request, shop_id: int, body: dict[str, Any] | Non
         return error_response(
             422, "invalid_url", f"the webhook URL must start with http:// or https://, got {url!r}", "url"
         )
-    new = pipelines.register_webhooks(app, shop.id, url)
+    new = shoptet_webhooks.register_webhooks(app, shop.id, url)
     log.info("shop %s: webhooks registered to %s from the web (%s)", shop.name, url, ", ".join(new) or "none new")
     return JSONResponse({"shop_id": shop.id, "url": url, "registered": new})
 
@@ -218,21 +220,21 @@ def list_parked(
 ) -> dict[str, Any]:
     """Records parked after failing run after run (and dismissed ones; ``failing=true`` adds those still
     failing), by id: pass the last ``id`` back as ``after_id`` for the next page."""
-    rows = pipelines.list_parked(_app(request), shop_id, include_failing=failing, after_id=after_id, limit=limit)
+    rows = actions.list_parked(_app(request), shop_id, include_failing=failing, after_id=after_id, limit=limit)
     return {"parked": [r.as_dict() for r in rows], "next_after_id": rows[-1].id if len(rows) == limit else None}
 
 
 @router.post("/api/parked/{record_id}/retry", status_code=202)
 def retry_parked(request: Request, record_id: int) -> Response:
     """Retry a parked (or dismissed) record now: its pipeline runs for the shop; 202 with the job id."""
-    job_id = pipelines.retry_parked(_app(request), record_id)
+    job_id = actions.retry_parked(_app(request), record_id)
     return JSONResponse({"id": record_id, "job_id": job_id}, status_code=202)
 
 
 @router.post("/api/parked/{record_id}/dismiss")
 def dismiss_parked(request: Request, record_id: int) -> dict[str, Any]:
     """Stop retrying a parked record; it stays listed as ``dismissed``."""
-    return pipelines.dismiss_parked(_app(request), record_id).as_dict()
+    return actions.dismiss_parked(_app(request), record_id).as_dict()
 
 
 # ---------------------------------------------------------------------------------------------- webhooks
@@ -243,7 +245,7 @@ async def shoptet_webhook(request: Request) -> Response:
     is recorded (a repeated delivery too, marked ``duplicate``): the fetch it causes runs as a job."""
     body = await request.body()
     signature = request.headers.get(SIGNATURE_HEADER)
-    result = await run_in_threadpool(pipelines.handle_webhook, _app(request), body, signature)
+    result = await run_in_threadpool(shoptet_webhooks.handle_webhook, _app(request), body, signature)
     return JSONResponse(
         {
             "status": "duplicate" if result.duplicate else "accepted",

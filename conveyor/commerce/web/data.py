@@ -17,7 +17,8 @@ from sqlalchemy import Connection, select
 
 from conveyor import Conveyor, JobNotFoundError, clock
 from conveyor.commerce import store
-from conveyor.commerce.shoptet.pipelines import PIPELINES, PLATFORM, SNAPSHOT_KINDS, snapshot_file_of
+from conveyor.commerce.shoptet.actions import PIPELINES, SNAPSHOT_KINDS, snapshot_file_of
+from conveyor.commerce.shoptet.pack import PLATFORM
 from conveyor.commerce.shoptet.snapshots import pipeline_name
 from conveyor.commerce.shoptet.sync import STALLED
 from conveyor.commerce.store import Execution, ExecutionStatus, Shop

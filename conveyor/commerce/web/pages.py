@@ -18,6 +18,8 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 
 from conveyor import Conveyor, ConveyorError
+from conveyor.commerce.shoptet import actions
+from conveyor.commerce.shoptet.pack import pack_of
 from conveyor.commerce.store import ShopNotFoundError
 from conveyor.commerce.web import data
 from conveyor.web.backend import InvalidCursorError
@@ -74,14 +76,12 @@ PARKED_SHOWN = 20
 def sync_health(app: Conveyor, shop: dict[str, Any]) -> dict[str, Any]:
     """What needs an operator's eye for one shop: stalled cursors with their reason, parked records, and
     whether webhooks are set up."""
-    from conveyor.commerce.shoptet import pipelines
-
     stalls = shop["stalls"]
     if shop["platform"] != "shoptet":
         return {"stalls": stalls, "parked": [], "webhooks": None}
-    parked = pipelines.list_parked(app, shop["id"], limit=PARKED_SHOWN)
+    parked = actions.list_parked(app, shop["id"], limit=PARKED_SHOWN)
     try:
-        webhooks = bool(pipelines.pack_of(app).credentials(shop["id"]).get("signature_key"))
+        webhooks = bool(pack_of(app).credentials(shop["id"]).get("signature_key"))
     except ConveyorError:  # no key for the credentials here: say nothing rather than fail the page
         webhooks = None
     return {"stalls": stalls, "parked": [r.as_dict() for r in parked], "webhooks": webhooks}
