@@ -135,6 +135,9 @@ class Conveyor:
                     self._driver = open_driver(
                         self.settings.database_url, synchronous_commit=self.settings.postgres_synchronous_commit
                     )
+                    from conveyor.coordination.batches import callback_builder
+
+                    self._driver.build_callback = callback_builder(self)
                     self._driver_pid = pid
                     self._local = threading.local()
         return self._driver
@@ -247,7 +250,8 @@ class Conveyor:
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Register a function as a task. Works bare (``@app.task``) or with options.
 
-        ``max_attempts`` defaults to the worker's ``--tries`` (3); ``timeout`` to its ``--timeout``.
+        ``max_attempts`` defaults to the ``max_attempts`` setting (``CONVEYOR_MAX_ATTEMPTS``, 3), fixed when
+        a job is written; ``timeout`` to the worker's ``--timeout``.
         ``lock="shop:{shop_id}"``: jobs with the same key (filled from the arguments) never run at the
         same time; the second waits in ``available`` without spending an attempt.
         ``unique=Unique(key=..., period=..., states=...)``: enqueueing a duplicate returns the existing id.
@@ -304,6 +308,8 @@ class Conveyor:
         args, kwargs = encode_payload(task, spec.args, spec.kwargs, self.settings.max_payload_bytes)
         at = now if spec.scheduled_at is None else spec.scheduled_at
         priority, attempts, timeout = spec.priority, spec.max_attempts, spec.timeout
+        if attempts is None:  # resolved once, when written: the stored value is the rule everyone follows
+            attempts = self.settings.max_attempts
         if (
             type(priority) is not int
             or type(attempts) is not int

@@ -23,6 +23,12 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     #: How long an executing job's lease lasts without a heartbeat before another worker rescues it.
     lease_seconds: float = Field(default=60.0, gt=0)
+    #: Attempts of a job whose task and enqueue call set none (``CONVEYOR_MAX_ATTEMPTS``). Resolved when the job
+    #: is written: the stored ``max_attempts`` is the only rule workers, rescue and the dashboard follow.
+    max_attempts: int = Field(default=3, ge=1)
+    #: A job that was running in a worker process that died (segfault, OOM kill, ``os._exit``) or stopped
+    #: renewing its lease this many times is discarded ("killed its worker N times") instead of retried.
+    crash_quarantine_after: int = Field(default=2, ge=1)
     #: Largest accepted JSON payload (args + kwargs) per job, in bytes.
     max_payload_bytes: int = Field(default=1_048_576, gt=0)
     #: Completed jobs older than this are deleted by ``prune`` (and by workers, periodically).

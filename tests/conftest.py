@@ -126,6 +126,18 @@ def app(db_url: str) -> Iterator[Conveyor]:
     a.close()
 
 
+@pytest.fixture
+def transitions_checked(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """Fail the test if any job changes state in a way engine/states.py TRANSITIONS does not list (see
+    tests/transitions.py). Request it before the database fixtures: ``pytest.mark.usefixtures``."""
+    from tests.transitions import start
+
+    log = start(monkeypatch)
+    yield log
+    if found := log.finish():
+        pytest.fail("job state changes not in TRANSITIONS:\n" + "\n".join(found), pytrace=False)
+
+
 @pytest.fixture(autouse=True)
 def _real_clock() -> Iterator[None]:
     yield

@@ -21,7 +21,9 @@ def work(
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs at once per process.")] = 4,
     processes: Annotated[int, typer.Option(min=0, help="Child processes (0: run in this process).")] = 1,
     sleep: Annotated[float, typer.Option(min=0.001, help="Seconds between polls when idle.")] = 1.0,
-    tries: Annotated[int | None, typer.Option(min=1, help="Attempts for tasks that do not set them.")] = None,
+    tries: Annotated[
+        int | None, typer.Option(hidden=True, help="Refused: set CONVEYOR_MAX_ATTEMPTS (fixed at enqueue).")
+    ] = None,
     timeout: Annotated[float, typer.Option(min=0.001, help="Seconds a job may run (tasks may set less).")] = 3600,
     max_time: Annotated[float, typer.Option(min=0, help="Stop after this many seconds (0: never).")] = 0,
     max_jobs: Annotated[int, typer.Option(min=0, help="Stop after this many jobs (0: never).")] = 0,

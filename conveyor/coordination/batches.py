@@ -3,19 +3,21 @@
 The jobs' state changes count themselves into the batch row in the same transaction (see
 ``Driver.settle_batches``), so the counts are exact and the callback fires once, in the transaction that
 finished the last job. ``on_complete`` runs when every job completed; ``on_failure`` when every job
-finished and at least one was discarded. Callbacks receive the batch id and are retried like any job.
+finished and at least one was discarded. Callbacks receive the batch id and are built like any job of
+their task (its queue, priority, attempts, timeout, lock and unique keys; :func:`callback_builder`), so they
+are retried like any job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
 
 from conveyor.engine import clock
-from conveyor.engine.job import JobSpec
+from conveyor.engine.job import InsertRow, JobSpec
 from conveyor.engine.states import WAITING, JobState
 from conveyor.errors import ConveyorError
 from conveyor.store import schema
@@ -56,6 +58,28 @@ class BatchRecord:
     def progress(self) -> float:
         """Share of jobs finished, 0..1."""
         return 1.0 if not self.total else (self.total - self.pending) / self.total
+
+
+def callback_builder(app: Conveyor) -> Callable[[str, int, str | None, float], InsertRow]:
+    """What the driver calls to build a batch's callback job, inside the transaction that finished the batch.
+
+    A task registered in this process gives the job its own options, exactly as ``task.enqueue(batch_id)``
+    would; an unknown one (a process that does not import it) gets the defaults, like ``app.enqueue`` by name.
+    Nothing here may raise: the transaction it runs in also records the last job's outcome."""
+
+    def build(task: str, batch_id: int, queue: str | None, now: float) -> InsertRow:
+        t = app.tasks.get(task)
+        if t is not None:
+            try:
+                return app._row(t.job(batch_id), now)
+            except ConveyorError:  # e.g. a callback whose signature cannot take the batch id: still run it
+                pass
+        attempts = app.settings.max_attempts
+        return InsertRow(
+            queue or "default", task, f"[{batch_id}]", "{}", JobState.AVAILABLE.value, 0, attempts, None, now, now
+        )
+
+    return build
 
 
 def _task_name(app: Conveyor, task: Task[Any, Any] | str | None) -> tuple[str | None, str | None]:

@@ -46,7 +46,7 @@ class JobSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
     queue: str = "default"
     priority: int = 0
-    max_attempts: int = 3
+    max_attempts: int | None = None  # None: the app's ``max_attempts`` setting, resolved when written
     timeout: float | None = None
     scheduled_at: float | None = None  # epoch seconds; None = now
     lock_key: str | None = None  # jobs with the same lock key never run at the same time
@@ -86,6 +86,7 @@ class FetchedJob:
     max_attempts: int
     timeout: float | None
     queue: str
+    lease_until: float = 0.0  # the lease the fetch gave it (set by the worker, not read from the database)
 
 
 @dataclass(slots=True)
@@ -125,6 +126,11 @@ class JobRecord:
     batch_id: int | None = None
     progress: dict[str, Any] | None = None
     cancel_requested: bool = False
+    #: When the body of the current attempt began (None while fetched but not started, and after it ended
+    #: unless it was still running when its worker was lost).
+    started_at: float | None = None
+    #: Worker processes that died (or stopped renewing the lease) while this job ran in them.
+    crashes: int = 0
 
     @property
     def last_error(self) -> JobError | None:

@@ -46,3 +46,15 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy()
+
+
+def next_attempt_at(attempt: int, max_attempts: int, now: float, policy: RetryPolicy | None = None) -> float | None:
+    """When a job whose attempt ``attempt`` just failed may run again, or ``None``: no attempt left, discard.
+
+    The one rule for "has this job an attempt left", used by the executor (a task raised), the supervisor
+    (a job ran past its timeout) and rescue (a job's worker died). ``max_attempts`` is the job's stored
+    value, fixed when the job was written. Without a ``policy`` the next attempt may run at once (rescue:
+    the failure was the worker's, not the task's)."""
+    if attempt >= max_attempts:
+        return None
+    return now + (policy.backoff(attempt) if policy is not None else 0.0)

@@ -6,10 +6,15 @@ scheduled ──(due)──▶ available ──(fetched)──▶ executing ─�
                         │(due)                   ├──(error, attempts left)──▶ retryable
                         └──────── retryable ◀────┘
                                                  ├──(error, no attempts left)──▶ discarded
-                                                 └──(lease expired: "worker lost")──▶ retryable/discarded
+                                                 ├──(worker lost while running it)──▶ available/discarded
+                                                 └──(raise Snooze)──▶ scheduled (attempt not consumed)
 any waiting state ──(cancel)──▶ cancelled;   discarded/cancelled ──(retry)──▶ available
-executing ──(released on shutdown / sibling timeout)──▶ available (attempt not consumed)
+executing ──(released on shutdown / sibling timeout / never started)──▶ available (attempt not consumed)
 ```
+
+Every state change any driver makes is checked against :data:`TRANSITIONS` in the test suite: the
+``transitions_checked`` fixture (tests/conftest.py) installs a trigger that records any change not listed
+here, and fails the test that made it.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ S = JobState
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     S.SCHEDULED: frozenset({S.AVAILABLE, S.CANCELLED}),
     S.AVAILABLE: frozenset({S.EXECUTING, S.CANCELLED}),
-    S.EXECUTING: frozenset({S.COMPLETED, S.RETRYABLE, S.DISCARDED, S.AVAILABLE, S.CANCELLED}),
+    S.EXECUTING: frozenset({S.COMPLETED, S.RETRYABLE, S.DISCARDED, S.AVAILABLE, S.CANCELLED, S.SCHEDULED}),
     S.RETRYABLE: frozenset({S.AVAILABLE, S.CANCELLED, S.DISCARDED}),
     S.COMPLETED: frozenset(),
     S.DISCARDED: frozenset({S.AVAILABLE}),

@@ -54,9 +54,8 @@ class Task(Generic[P, R]):
         self.name = name
         self.queue = queue
         self.priority = priority
-        #: None: not set on the task, so ``conveyor work --tries`` (default 3) decides.
-        self.declared_max_attempts = max_attempts
-        self.max_attempts = max_attempts or 3
+        #: None: not set on the task, so the app's ``max_attempts`` setting decides when a job is written.
+        self.max_attempts = max_attempts
         self.retry = retry or DEFAULT_RETRY
         self.timeout = timeout
         self.store_result = store_result

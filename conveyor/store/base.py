@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from conveyor.engine.job import FetchedJob, InsertRow, JobError, JobRecord
+from conveyor.engine.retry import next_attempt_at
 from conveyor.engine.states import FINISHED, WAITING, JobState
 from conveyor.errors import InvalidStateError, JobNotFoundError
 from conveyor.store import schema
@@ -73,6 +74,37 @@ RETURNING total, completed, failed, cancelled, state, on_complete, on_failure, c
 FINISH_BATCH = "UPDATE conveyor_batches SET state = ?, finished_at = ?, callback_job_id = ? WHERE id = ?"
 
 
+@dataclass(slots=True)
+class LostJob:
+    """An executing job whose worker is gone (died, or stopped renewing its lease), as rescue reads it."""
+
+    id: int
+    attempt: int
+    max_attempts: int
+    crashes: int
+    worker_id: str | None
+    started: bool  # its body began: a runner thread ran it, it was not just waiting in the worker's buffer
+
+
+# A lost job's new life, decided in Python by ``Driver._rescue`` (one rule with the executor's failures).
+# The holder/state guard makes a second rescuer of the same job (or a late acknowledgement) a no-op.
+RESCUE_JOB = """
+UPDATE conveyor_jobs
+SET state = ?, attempt = ?, crashes = ?, scheduled_at = ?, finished_at = ?, lease_expires_at = NULL,
+    started_at = NULL, worker_id = ?
+WHERE id = ? AND state = 'executing' AND worker_id = ?
+RETURNING batch_id, state
+"""
+RESCUE_ERROR = "INSERT INTO conveyor_job_errors (job_id, attempt, at, error, traceback) VALUES (?, ?, ?, ?, ?)"
+
+
+def quarantine_message(crashes: int, cause: str) -> str:
+    return (
+        f"killed its worker {crashes} times: discarded without further attempts so it takes no more workers "
+        f"down (last: {cause})"
+    )
+
+
 def batch_counts(rows: Sequence[tuple[Any, Any]]) -> dict[int, list[int]]:
     """``(batch_id, new state)`` rows of jobs that just changed state -> counter deltas per batch."""
     counts: dict[int, list[int]] = {}
@@ -108,15 +140,21 @@ class Driver(ABC):
             callback = on_failure if n_failed else None if n_cancelled else on_complete
             callback_id = None
             if callback:
-                payload = f"[{batch_id}]"
-                callback_row = InsertRow(
-                    callback_queue or "default", callback, payload, "{}", S.AVAILABLE.value, 0, 3, None, now, now
-                )
+                if self.build_callback is not None:  # the app's: built like any job of that task
+                    callback_row = self.build_callback(callback, batch_id, callback_queue, now)
+                else:
+                    payload = f"[{batch_id}]"
+                    callback_row = InsertRow(
+                        callback_queue or "default", callback, payload, "{}", S.AVAILABLE.value, 0, 3, None, now, now
+                    )
                 callback_id = self.insert_jobs(conn, [callback_row], in_transaction=True)[0]
             conn.execute(self.q(FINISH_BATCH), (final, now, callback_id, batch_id))
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: ``(task, batch id, queue, now) -> InsertRow`` for a batch's callback job; the app installs one that
+        #: applies the callback task's own options (see ``conveyor.coordination.batches.callback_builder``).
+        self.build_callback: Callable[[str, int, str | None, float], InsertRow] | None = None
 
     # ------------------------------------------------------------------ connections
     @abstractmethod
@@ -176,17 +214,60 @@ class Driver(ABC):
         """Give executing jobs back to ``available`` without consuming an attempt."""
 
     @abstractmethod
-    def extend_leases(self, conn: Any, worker_id: str, until: float) -> int:
-        """Heartbeat: push the lease of every job ``worker_id`` executes to ``until``."""
+    def mark_started(self, conn: Any, started: Sequence[tuple[int, float]], worker_id: str) -> None:
+        """Record that the bodies of these executing jobs began (``(id, at)``), so that rescue after a lost
+        worker charges an attempt to them and releases the ones that only waited in its buffer."""
+
+    @abstractmethod
+    def extend_leases(self, conn: Any, worker_id: str, until: float) -> list[int]:
+        """Heartbeat: push the lease of every job ``worker_id`` executes to ``until``; returns their ids
+        (a held job missing from them was rescued: its lease is lost)."""
 
     @abstractmethod
     def stage_due(self, conn: Any, now: float) -> int:
         """Promote scheduled/retryable jobs that are due to ``available``."""
 
     @abstractmethod
-    def rescue_expired(self, conn: Any, now: float) -> list[int]:
-        """Jobs whose lease expired (their worker died): record "worker lost" and make them available
-        again, or discard them if that was their last attempt."""
+    def rescue_expired(self, conn: Any, now: float, crash_limit: int = 2) -> list[int]:
+        """Jobs whose lease expired (their worker died or froze). One that never started goes back to
+        ``available`` uncharged; one that ran is charged: "worker lost", a crash counted, then available
+        again, or discarded when it has no attempt left or has now crashed ``crash_limit`` times."""
+
+    @abstractmethod
+    def rescue_worker(
+        self, conn: Any, worker_id: str, running: Collection[int], now: float, cause: str, crash_limit: int = 2
+    ) -> list[int]:
+        """A worker process is known dead (its supervisor reaped it): its jobs in ``running`` were inside a
+        task when it died and are charged as in :meth:`rescue_expired` with ``cause`` as their error; its
+        other jobs were only buffered and go back uncharged. No waiting for the lease."""
+
+    def _rescue(self, cur: Any, lost: Sequence[LostJob], now: float, crash_limit: int, cause: str | None) -> None:
+        """Write each lost job's new life (in the caller's transaction) and count finished ones into batches."""
+        changed = []
+        for job in lost:
+            if not job.started:  # only buffered: as if released on shutdown, no attempt and no crash
+                row = cur.execute(
+                    self.q(RESCUE_JOB),
+                    (S.AVAILABLE.value, max(job.attempt - 1, 0), job.crashes, now, None, None, job.id, job.worker_id),
+                ).fetchone()
+                changed.append(row)
+                continue
+            crashes = job.crashes + 1
+            error = cause or worker_lost_message(job.worker_id)
+            retry_at = next_attempt_at(job.attempt, job.max_attempts, now)
+            if crashes >= crash_limit:
+                error, retry_at = quarantine_message(crashes, error), None
+            state, finished = (S.AVAILABLE.value, None) if retry_at is not None else (S.DISCARDED.value, now)
+            row = cur.execute(
+                self.q(RESCUE_JOB),
+                (state, job.attempt, crashes, retry_at or now, finished, job.worker_id, job.id, job.worker_id),
+            ).fetchone()
+            if row is not None:
+                cur.execute(self.q(RESCUE_ERROR), (job.id, job.attempt, now, error, None))
+            changed.append(row)
+        counts = batch_counts([r for r in changed if r is not None and r[0] is not None])
+        if counts:
+            self.settle_batches(cur, counts, now)
 
     @abstractmethod
     def watch(self, wake: threading.Event, stop: threading.Event) -> None:
@@ -537,7 +618,13 @@ def _record(row: Any, errors: list[JobError]) -> JobRecord:
         batch_id=row["batch_id"],
         progress=None if row["progress"] is None else json.loads(row["progress"]),
         cancel_requested=bool(row["cancel_requested"]),
+        started_at=row["started_at"],
+        crashes=row["crashes"],
     )
 
 
-__all__ = ["FINISHED", "Driver", "Failure", "QueueStats"]
+def worker_lost_message(worker_id: str | None) -> str:
+    return f"worker lost: {worker_id or 'unknown worker'} stopped renewing its lease (killed or machine lost)"
+
+
+__all__ = ["FINISHED", "Driver", "Failure", "LostJob", "QueueStats"]

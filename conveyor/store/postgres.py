@@ -11,15 +11,14 @@ statement.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import psycopg
 from sqlalchemy.engine import Engine
 
 from conveyor.engine.job import FetchedJob, InsertRow
-from conveyor.store.base import Driver, Failure, batch_counts
-from conveyor.store.sqlite import worker_lost_message
+from conveyor.store.base import Driver, Failure, LostJob, batch_counts
 
 CHANNEL = "conveyor_jobs"
 
@@ -45,7 +44,7 @@ COPY_JOBS = f"COPY conveyor_jobs (id, {_INSERT_COLS}) FROM STDIN"
 FETCH_AVAILABLE = """
 UPDATE conveyor_jobs j
 SET state = 'executing', attempt = j.attempt + 1, attempted_at = %(now)s,
-    lease_expires_at = %(lease)s, worker_id = %(worker)s
+    lease_expires_at = %(lease)s, worker_id = %(worker)s, started_at = NULL
 FROM (
     SELECT id FROM conveyor_jobs c
     WHERE state = 'available' AND queue = %(queue)s
@@ -111,6 +110,12 @@ WHERE id = ANY(%(ids)s) AND worker_id = %(worker)s AND state = 'executing'
 """
 EXTEND_LEASES = """
 UPDATE conveyor_jobs SET lease_expires_at = %(until)s WHERE state = 'executing' AND worker_id = %(worker)s
+RETURNING id
+"""
+MARK_STARTED = """
+UPDATE conveyor_jobs j SET started_at = d.at
+FROM unnest(%(ids)s::bigint[], %(at)s::float8[]) AS d(id, at)
+WHERE j.id = d.id AND j.worker_id = %(worker)s AND j.state = 'executing'
 """
 STAGE_DUE = """
 UPDATE conveyor_jobs SET state = 'available'
@@ -121,23 +126,16 @@ WHERE id IN (
 )
 RETURNING queue
 """
-# Rows are locked with SKIP LOCKED so two rescuers never both record "worker lost" for one job.
-RESCUE = """
-WITH lost AS (
-    SELECT id, worker_id FROM conveyor_jobs
-    WHERE state = 'executing' AND lease_expires_at < %(now)s
-    FOR UPDATE SKIP LOCKED
-), u AS (
-    UPDATE conveyor_jobs j
-    SET state = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'available' END,
-        finished_at = CASE WHEN j.attempt >= j.max_attempts THEN %(now)s END,
-        scheduled_at = %(now)s, lease_expires_at = NULL
-    FROM lost WHERE j.id = lost.id
-    RETURNING j.id, j.attempt, lost.worker_id, j.batch_id, j.state
-)
-SELECT id, attempt, worker_id, batch_id, state FROM u
+# Rescue locks the lost rows with SKIP LOCKED, so two rescuers never both charge one job; Driver._rescue then
+# decides each one's fate in Python (the executor's attempt rule) and writes it in the same transaction.
+_LOST_COLS = "id, attempt, max_attempts, crashes, worker_id, started_at IS NOT NULL"
+SELECT_EXPIRED = f"""
+SELECT {_LOST_COLS} FROM conveyor_jobs WHERE state = 'executing' AND lease_expires_at < %s
+FOR UPDATE SKIP LOCKED
 """
-INSERT_ERROR = "INSERT INTO conveyor_job_errors (job_id, attempt, at, error, traceback) VALUES (%s, %s, %s, %s, %s)"
+SELECT_OF_WORKER = f"""
+SELECT {_LOST_COLS} FROM conveyor_jobs WHERE state = 'executing' AND worker_id = %s FOR UPDATE
+"""
 
 
 _NULL = "\\N"
@@ -323,8 +321,11 @@ class PostgresDriver(Driver):
         self.notify(conn, "")
         return n
 
-    def extend_leases(self, conn: psycopg.Connection[Any], worker_id: str, until: float) -> int:
-        return conn.execute(EXTEND_LEASES, {"until": until, "worker": worker_id}).rowcount
+    def mark_started(self, conn: psycopg.Connection[Any], started: Sequence[tuple[int, float]], worker_id: str) -> None:
+        conn.execute(MARK_STARTED, {"ids": [s[0] for s in started], "at": [s[1] for s in started], "worker": worker_id})
+
+    def extend_leases(self, conn: psycopg.Connection[Any], worker_id: str, until: float) -> list[int]:
+        return [r[0] for r in conn.execute(EXTEND_LEASES, {"until": until, "worker": worker_id})]
 
     def stage_due(self, conn: psycopg.Connection[Any], now: float) -> int:
         queues = {q for (q,) in conn.execute(STAGE_DUE, {"now": now})}
@@ -332,19 +333,32 @@ class PostgresDriver(Driver):
             self.notify(conn, q)
         return len(queues)
 
-    def rescue_expired(self, conn: psycopg.Connection[Any], now: float) -> list[int]:
+    def rescue_expired(self, conn: psycopg.Connection[Any], now: float, crash_limit: int = 2) -> list[int]:
         with conn.transaction():
-            lost = conn.execute(RESCUE, {"now": now}).fetchall()
+            lost = [LostJob(*r) for r in conn.execute(SELECT_EXPIRED, (now,)).fetchall()]
             if lost:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        INSERT_ERROR,
-                        [(r[0], r[1], now, worker_lost_message(r[2]), None) for r in lost],
-                    )
-                self._settle(conn, [(r[3], r[4]) for r in lost], now)
+                self._rescue(conn, lost, now, crash_limit, None)
         if lost:
             self.notify(conn, "")
-        return [r[0] for r in lost]
+        return [j.id for j in lost]
+
+    def rescue_worker(
+        self,
+        conn: psycopg.Connection[Any],
+        worker_id: str,
+        running: Collection[int],
+        now: float,
+        cause: str,
+        crash_limit: int = 2,
+    ) -> list[int]:
+        with conn.transaction():
+            rows = conn.execute(SELECT_OF_WORKER, (worker_id,)).fetchall()
+            lost = [LostJob(r[0], r[1], r[2], r[3], r[4], r[0] in running) for r in rows]
+            if lost:
+                self._rescue(conn, lost, now, crash_limit, cause)
+        if lost:
+            self.notify(conn, "")
+        return [j.id for j in lost]
 
     # ------------------------------------------------------------------ wake-ups
     def notify(self, conn: Any, queue: str) -> None:

@@ -60,6 +60,9 @@ jobs = Table(
     Column("batch_id", BigInteger),
     Column("progress", Text),
     Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
+    # attempts and crashes (migration 0005): the body of the current attempt began at; worker deaths while running
+    Column("started_at", Float),
+    Column("crashes", Integer, nullable=False, server_default="0"),
     sqlite_autoincrement=True,
 )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from conveyor.engine.job import FetchedJob, InsertRow
-from conveyor.store.base import Driver, Failure, batch_counts
+from conveyor.store.base import Driver, Failure, LostJob, batch_counts
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -52,7 +52,8 @@ NEXT_ID = (
 # ix_conveyor_jobs_lock_executing (unique) rejects the rare batch that would take two jobs of one key.
 FETCH_AVAILABLE = """
 UPDATE conveyor_jobs
-SET state = 'executing', attempt = attempt + 1, attempted_at = ?, lease_expires_at = ?, worker_id = ?
+SET state = 'executing', attempt = attempt + 1, attempted_at = ?, lease_expires_at = ?, worker_id = ?,
+    started_at = NULL
 WHERE id IN (
     SELECT id FROM conveyor_jobs AS j WHERE state = 'available' AND queue = ?
     AND (lock_key IS NULL OR NOT EXISTS (
@@ -97,27 +98,17 @@ UPDATE conveyor_jobs
 SET state = 'available', attempt = max(attempt - 1, 0), lease_expires_at = NULL, worker_id = NULL
 WHERE id = ? AND worker_id = ? AND state = 'executing'
 """
-EXTEND_LEASES = "UPDATE conveyor_jobs SET lease_expires_at = ? WHERE state = 'executing' AND worker_id = ?"
+EXTEND_LEASES = "UPDATE conveyor_jobs SET lease_expires_at = ? WHERE state = 'executing' AND worker_id = ? RETURNING id"
+MARK_STARTED = "UPDATE conveyor_jobs SET started_at = ? WHERE id = ? AND worker_id = ? AND state = 'executing'"
 STAGE_DUE = """
 UPDATE conveyor_jobs SET state = 'available'
 WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= ?
 """
-SELECT_EXPIRED = """
-SELECT id, attempt, max_attempts, worker_id FROM conveyor_jobs
-WHERE state = 'executing' AND lease_expires_at < ?
-"""
-RESCUE = """
-UPDATE conveyor_jobs
-SET state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
-    finished_at = CASE WHEN attempt >= max_attempts THEN ? END,
-    scheduled_at = ?, lease_expires_at = NULL
-WHERE id = ? AND state = 'executing'
-RETURNING batch_id, state
-"""
-
-
-def worker_lost_message(worker_id: str | None) -> str:
-    return f"worker lost: {worker_id or 'unknown worker'} stopped renewing its lease (killed or machine lost)"
+# Rescue reads the lost jobs under the write lock, decides each one's fate in Python (Driver._rescue: the
+# same attempt rule as the executor) and writes them in the same transaction.
+_LOST_COLS = "id, attempt, max_attempts, crashes, worker_id, started_at IS NOT NULL"
+SELECT_EXPIRED = f"SELECT {_LOST_COLS} FROM conveyor_jobs WHERE state = 'executing' AND lease_expires_at < ?"
+SELECT_OF_WORKER = f"SELECT {_LOST_COLS} FROM conveyor_jobs WHERE state = 'executing' AND worker_id = ?"
 
 
 def configure_engine(engine: Engine) -> None:
@@ -272,21 +263,36 @@ class SQLiteDriver(Driver):
             cur.executemany(RELEASE, [(i, worker_id) for i in ids])
             return cur.rowcount
 
-    def extend_leases(self, conn: sqlite3.Connection, worker_id: str, until: float) -> int:
-        return conn.execute(EXTEND_LEASES, (until, worker_id)).rowcount
+    def mark_started(self, conn: sqlite3.Connection, started: Sequence[tuple[int, float]], worker_id: str) -> None:
+        with self._write(conn) as cur:
+            cur.executemany(MARK_STARTED, [(at, job_id, worker_id) for job_id, at in started])
+
+    def extend_leases(self, conn: sqlite3.Connection, worker_id: str, until: float) -> list[int]:
+        return [r[0] for r in conn.execute(EXTEND_LEASES, (until, worker_id)).fetchall()]
 
     def stage_due(self, conn: sqlite3.Connection, now: float) -> int:
         return conn.execute(STAGE_DUE, (now,)).rowcount
 
-    def rescue_expired(self, conn: sqlite3.Connection, now: float) -> list[int]:
+    def rescue_expired(self, conn: sqlite3.Connection, now: float, crash_limit: int = 2) -> list[int]:
         with self._write(conn) as cur:
-            lost = cur.execute(SELECT_EXPIRED, (now,)).fetchall()
-            changed = []
-            for job_id, attempt, _max, worker_id in lost:
-                changed.append(cur.execute(RESCUE, (now, now, job_id)).fetchone())
-                cur.execute(INSERT_ERROR, (job_id, attempt, now, worker_lost_message(worker_id), None))
-            self._settle(cur, changed, now)
-        return [r[0] for r in lost]
+            lost = [LostJob(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in cur.execute(SELECT_EXPIRED, (now,))]
+            self._rescue(cur, lost, now, crash_limit, None)
+        return [j.id for j in lost]
+
+    def rescue_worker(
+        self,
+        conn: sqlite3.Connection,
+        worker_id: str,
+        running: Collection[int],
+        now: float,
+        cause: str,
+        crash_limit: int = 2,
+    ) -> list[int]:
+        with self._write(conn) as cur:
+            rows = cur.execute(SELECT_OF_WORKER, (worker_id,)).fetchall()
+            lost = [LostJob(r[0], r[1], r[2], r[3], r[4], r[0] in running) for r in rows]
+            self._rescue(cur, lost, now, crash_limit, cause)
+        return [j.id for j in lost]
 
     # ------------------------------------------------------------------ wake-ups
     def watch(self, wake: threading.Event, stop: threading.Event, interval: float = 0.005) -> None:

@@ -44,7 +44,7 @@ def _run_inline(app: Conveyor, opts: WorkerOptions) -> int:
             try:
                 while not stop_rescue.wait(min(max(lease / 4, 0.5), 15.0)):
                     try:
-                        app.driver.rescue_expired(conn, clock.now())
+                        app.driver.rescue_expired(conn, clock.now(), app.settings.crash_quarantine_after)
                     except Exception:
                         continue
             finally:

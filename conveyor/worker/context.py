@@ -10,15 +10,31 @@ from conveyor.engine import clock
 
 
 class JobContext:
-    """What a running task knows about its job: ids, attempt, cancellation, and progress reporting."""
+    """What a running task knows about its job: ids, attempt, cancellation, its lease, and progress reporting."""
 
-    __slots__ = ("_cancel", "_pending", "attempt", "id", "max_attempts", "queue", "task")
+    __slots__ = (
+        "_cancel",
+        "_lease_lost",
+        "_lease_until",
+        "_marked",
+        "_pending",
+        "attempt",
+        "id",
+        "max_attempts",
+        "queue",
+        "started_at",
+        "task",
+    )
 
     def __init__(self, id: int, task: str, queue: str, attempt: int, max_attempts: int) -> None:
         self.id, self.task, self.queue = id, task, queue
         self.attempt, self.max_attempts = attempt, max_attempts
         self._cancel = threading.Event()
         self._pending: tuple[float, float | None, str | None, float] | None = None
+        self.started_at = 0.0  # when the body began (epoch seconds)
+        self._marked = False  # started_at written to the database
+        self._lease_until = float("inf")  # set by the worker: the lease its last renewal gave this job
+        self._lease_lost = False  # the worker's heartbeat found the job rescued by someone else
 
     def __repr__(self) -> str:
         return f"<JobContext {self.id} {self.task} attempt {self.attempt}/{self.max_attempts}>"
@@ -27,6 +43,14 @@ class JobContext:
     def cancelled(self) -> bool:
         """True once someone asked to cancel this job (``conveyor jobs cancel``): stop soon, cleanly."""
         return self._cancel.is_set()
+
+    @property
+    def lease_lost(self) -> bool:
+        """True once this worker may no longer hold the job: its lease ran out without a renewal (the
+        worker stalled or lost its database) or the job was rescued and may run elsewhere. "Never twice at
+        once" rests on the lease: a long task that writes somewhere outside its job should check this
+        between steps and stop (raise) when it turns true; its outcome would be ignored anyway."""
+        return self._lease_lost or clock.now() >= self._lease_until
 
     def progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
         """Report progress (``done`` of ``total`` units, with an optional message such as "rows").

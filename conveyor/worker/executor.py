@@ -6,6 +6,15 @@ Threads:
 * a heartbeat thread renews the leases of the jobs this process holds (its own connection);
 * a watcher thread sets ``wake`` when new work may exist (LISTEN/NOTIFY or ``PRAGMA data_version``).
 
+Attempts are charged only to jobs whose body started. A fetched job counts an attempt in the database at
+once (``attempt + 1``), but a job that only waited in this process's buffer is given back uncharged
+whatever ends the process: on shutdown it is released; if the process dies, its supervisor reads the
+``slots`` (shared memory: which job each runner thread is inside, written with no database round trip) and
+charges only those; if the whole machine is lost, rescue charges only jobs marked ``started_at``. That mark
+is written in batches by the main loop, and only for jobs still running ``MARK_DELAY`` after they began,
+so short jobs never cost a write for it (a job lost with its machine within that window is released
+uncharged, as if it had not started).
+
 Throughput comes from batching: jobs are fetched and acknowledged many at a time. To keep a slow job
 from holding a batch of others hostage, the fetch size adapts to how long jobs take: fast jobs are
 prefetched in large batches, slow ones only up to ``concurrency``.
@@ -26,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor.engine import clock
 from conveyor.engine.job import FetchedJob
+from conveyor.engine.retry import next_attempt_at
 from conveyor.errors import Discard, Snooze, UnknownTaskError
 from conveyor.store.base import Failure
 from conveyor.worker.context import JobContext, _current
@@ -46,6 +56,7 @@ FLUSH_SIZE = 200  # ... or until this many are pending
 STAGE_INTERVAL = 0.25  # how often due scheduled/retryable jobs are promoted
 PAUSE_REFRESH = 1.0  # how often queue settings (paused, global limits) and cancel requests are re-read
 PROGRESS_INTERVAL = 0.25  # how often reported progress is written
+MARK_DELAY = 0.05  # a job still running this long after it began gets its started_at written
 
 
 class Executor:
@@ -57,6 +68,7 @@ class Executor:
         opts: WorkerOptions,
         worker_id: str,
         processed: Synchronized[int] | None = None,  # jobs claimed by all children of a supervisor
+        slots: Any = None,  # 2 x concurrency doubles shared with the supervisor: (job id, started at) per runner
     ) -> None:
         self.app = app
         self.opts = opts
@@ -85,6 +97,9 @@ class Executor:
         self._running: dict[int, JobContext] = {}  # job id -> context of jobs inside a task right now
         self._snoozed: list[tuple[int, float]] = []
         self._last_progress: list[tuple[int, str]] = []  # final values of jobs that just ended
+        self._slots = slots if slots is not None else [0.0] * (2 * opts.concurrency)
+        self._renewed_until = 0.0  # the lease the last heartbeat gave every job it found still ours
+        self._lost: set[int] = set()  # held jobs the heartbeat found rescued by someone else: never start them
 
     # ------------------------------------------------------------------ public
     def request_stop(self, *_: Any) -> None:
@@ -124,6 +139,8 @@ class Executor:
             if self._running and mono - last_progress >= PROGRESS_INTERVAL:
                 last_progress = mono
                 self._write_progress()
+            if self._running:
+                self._mark_started(now)
             self._flush(force=False)
             if self._limit_reached():
                 if not self._held:
@@ -186,7 +203,9 @@ class Executor:
             jobs = self._db(self.driver.fetch_available, q, free, self.worker_id, now, self.lease, self._limits.get(q))
             if not jobs:
                 continue
+            lease_until = now + self.lease
             for job in jobs:
+                job.lease_until = lease_until
                 self._held.add(job.id)
                 self._jobs.put(job)
             total += len(jobs)
@@ -207,6 +226,17 @@ class Executor:
                 ctx = self._running.get(job_id)
                 if ctx is not None:
                     ctx._cancel.set()
+
+    def _mark_started(self, now: float) -> None:
+        """Write ``started_at`` of jobs running for ``MARK_DELAY`` or more, once each, in one statement."""
+        due = now - MARK_DELAY
+        items = []
+        for job_id, ctx in list(self._running.items()):
+            if not ctx._marked and ctx.started_at <= due:
+                ctx._marked = True
+                items.append((job_id, ctx.started_at))
+        if items:
+            self._db(self.driver.mark_started, items, self.worker_id)
 
     def _write_progress(self) -> None:
         items, self._last_progress = self._last_progress, []
@@ -284,7 +314,7 @@ class Executor:
     # ------------------------------------------------------------------ threads
     def _start_threads(self) -> None:
         for i in range(self.opts.concurrency):
-            t = threading.Thread(target=self._runner, name=f"conveyor-runner-{i}", daemon=True)
+            t = threading.Thread(target=self._runner, args=(i,), name=f"conveyor-runner-{i}", daemon=True)
             t.start()
             self._threads.append(t)
         self._watch_stop = threading.Event()
@@ -311,19 +341,33 @@ class Executor:
             try:
                 if conn is None:
                     conn = self.driver.connect()
-                self.driver.extend_leases(conn, self.worker_id, clock.now() + self.lease)
+                until = clock.now() + self.lease
+                before = set(self._held)
+                ours = set(self.driver.extend_leases(conn, self.worker_id, until))
+                self._renewed_until = until
+                # Held before and after the renewal but not renewed: rescued while we were frozen (a
+                # finished job leaves _held before its outcome is written, so it is never counted here).
+                lost = (before & self._held) - ours
+                self._lost |= lost
+                for job_id, ctx in list(self._running.items()):
+                    if job_id in ours:
+                        ctx._lease_until = until
+                    elif job_id in lost:
+                        ctx._lease_lost = True
+                if lost:
+                    log.error("lease lost on %d job(s) (rescued elsewhere after this worker stalled)", len(lost))
             except Exception as exc:
                 log.warning("could not renew leases (%s)", _first_line(exc))
                 conn = None
         if conn is not None:
             conn.close()
 
-    def _runner(self) -> None:
+    def _runner(self, slot: int) -> None:
         while True:
             job = self._jobs.get()
             if job is None:
                 return
-            self._execute(job)
+            self._execute(job, 2 * slot)
 
     def _async_loop(self) -> asyncio.AbstractEventLoop:
         with self._loop_lock:
@@ -333,14 +377,23 @@ class Executor:
                 self._loop = loop
             return self._loop
 
-    def _execute(self, job: FetchedJob) -> None:
+    def _execute(self, job: FetchedJob, slot: int) -> None:
         started = time.perf_counter()
         task = self.app.tasks.get(job.task)
+        if job.id in self._lost:  # rescued while it waited here: it is someone else's now, never run it twice
+            self._lost.discard(job.id)
+            self._held.discard(job.id)
+            return
         if task is None:
             err = UnknownTaskError(job.task, list(self.app.tasks))
             self._record_failure(job, None, str(err), None, discard=True)
         else:
             ctx = JobContext(job.id, job.task, job.queue, job.attempt, job.max_attempts)
+            ctx.started_at = clock.now()
+            ctx._lease_until = max(job.lease_until, self._renewed_until)
+            slots = self._slots
+            slots[slot + 1] = ctx.started_at  # before the id: the supervisor reads a pair whose id is set
+            slots[slot] = float(job.id)
             token = _current.set(ctx)
             self._running[job.id] = ctx
             try:
@@ -362,6 +415,7 @@ class Executor:
             else:
                 self._record_success(job, task, result)
             finally:
+                slots[slot] = 0.0
                 _current.reset(token)
                 del self._running[job.id]
                 if (final := ctx.take_progress()) is not None:
@@ -395,11 +449,7 @@ class Executor:
     ) -> None:
         retry_at = None
         if task is not None and not discard:
-            limit = job.max_attempts
-            if task.declared_max_attempts is None and self.opts.tries:
-                limit = self.opts.tries
-            if job.attempt < limit:
-                retry_at = clock.now() + task.retry.backoff(job.attempt)
+            retry_at = next_attempt_at(job.attempt, job.max_attempts, clock.now(), task.retry)
         if retry_at is None:
             log.error("job %s (%s) failed for good on attempt %s: %s", job.id, job.task, job.attempt, error)
         else:

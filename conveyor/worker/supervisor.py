@@ -3,10 +3,14 @@
 Children run :class:`~conveyor.worker.executor.Executor`. The supervisor never runs jobs; it keeps the
 guarantees a child cannot keep for itself:
 
-* hard timeouts: a job past its timeout gets its child killed (a stuck thread cannot be stopped any other
-  way); the job records a timeout error and its siblings go back to ``available`` with the attempt
-  refunded; a fresh child takes the dead one's place;
-* crashes: a child that dies unexpectedly has its jobs rescued at once ("worker lost"), not after the lease;
+* hard timeouts: a job past its timeout (counted from when its body began) gets its child killed (a stuck
+  thread cannot be stopped any other way); the job records a timeout error and its siblings go back to
+  ``available`` with the attempt refunded; a fresh child takes the dead one's place;
+* crashes: a child that dies unexpectedly has its jobs rescued at once, not after the lease. Each child
+  shares a small array with us (``slots``: the job each runner thread is inside, and since when), so we
+  know which jobs were running when it died: those are charged an attempt and a crash ("worker lost"),
+  and after ``crash_quarantine_after`` crashes a job is discarded instead of taking down another child;
+  the jobs it had only buffered go back uncharged;
 * rescue of jobs whose lease expired anywhere (another machine's worker died);
 * ``--max-time``, ``--max-jobs`` and ``--memory-limit``: stop cleanly so a process manager restarts us;
 * SIGTERM/SIGINT: children stop fetching and finish within the grace period; a second signal kills them.
@@ -30,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from conveyor.engine import clock
+from conveyor.engine.retry import next_attempt_at
 from conveyor.errors import SchemaOutdatedError
 from conveyor.store.base import Failure
 from conveyor.worker.executor import Executor, _first_line
@@ -51,7 +56,22 @@ PRUNE_BATCHES = 10  # at most this many batches of 10,000 per round, so one roun
 class _Child:
     pid: int
     worker_id: str
+    slots: Any  # shared doubles, (job id, started at) per runner thread; see Executor
     started: float = field(default_factory=time.monotonic)
+
+    def running(self) -> dict[int, float]:
+        """Job id -> when its body began, for the jobs the child's runner threads are inside right now."""
+        s, out = self.slots, {}
+        for i in range(0, len(s), 2):
+            job_id = int(s[i])
+            at = s[i + 1]
+            if job_id and int(s[i]) == job_id:  # the pair did not change while we read it
+                out[job_id] = at
+        return out
+
+
+def _death(code: int) -> str:
+    return f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
 
 
 def new_worker_id() -> str:
@@ -189,12 +209,13 @@ class Supervisor:
     def _spawn(self) -> None:
         self._seq += 1
         worker_id = f"{self.id}/{self._seq}"
+        slots = multiprocessing.Array("d", 2 * self.opts.concurrency, lock=False)
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child; covered by the multi-process tests
-            os._exit(_child_main(self.app, self.opts, worker_id, self.processed))
-        self.children[pid] = _Child(pid, worker_id)
+            os._exit(_child_main(self.app, self.opts, worker_id, self.processed, slots))
+        self.children[pid] = _Child(pid, worker_id, slots)
 
     def _reap(self) -> None:
         while self.children:
@@ -212,7 +233,7 @@ class Supervisor:
             if code == 0:
                 continue  # finished by itself: --stop-when-empty, --once, --max-jobs
             log.error("worker process %s exited unexpectedly (code %s): rescuing its jobs", child.worker_id, code)
-            self._guarded(lambda c=child: self._rescue_child(c))
+            self._guarded(lambda c=child, code=code: self._rescue_child(c, code))
             if not self.stop_reason:
                 self._spawn()
 
@@ -229,12 +250,23 @@ class Supervisor:
         if total:
             log.info("pruned %d completed job(s) older than %gh", total, self.app.settings.completed_retention_hours)
 
-    def _rescue_child(self, child: _Child) -> None:
-        self.app.driver.expire_leases_of(child.worker_id)
-        self._rescue()
+    def _rescue_child(self, child: _Child, code: int) -> None:
+        running = child.running()
+        cause = f"worker lost: process {child.worker_id} died ({_death(code)}) while running this job"
+        limit = self.app.settings.crash_quarantine_after
+        rescued = self.app.driver.rescue_worker(self.conn, child.worker_id, running, clock.now(), cause, limit)
+        if rescued:
+            log.warning(
+                "%d job(s) of %s back in their queues; %d were running: %s",
+                len(rescued),
+                child.worker_id,
+                len(running),
+                sorted(running)[:20],
+            )
 
     def _rescue(self) -> None:
-        rescued = self.app.driver.rescue_expired(self.conn, clock.now())
+        limit = self.app.settings.crash_quarantine_after
+        rescued = self.app.driver.rescue_expired(self.conn, clock.now(), limit)
         if rescued:
             log.warning("rescued %d job(s) from lost workers: %s", len(rescued), rescued[:20])
 
@@ -246,9 +278,10 @@ class Supervisor:
             by_child.setdefault(job["worker_id"], []).append(job)
         for child in list(self.children.values()):
             jobs = by_child.get(child.worker_id, [])
-            late = [j for j in jobs if now > (j["attempted_at"] or now) + self._timeout_of(j)]
+            running = child.running()  # a job waiting in the child's buffer has not started its clock
+            late = [j for j in jobs if j["id"] in running and now > running[j["id"]] + self._timeout_of(j)]
             if late:
-                self._kill_for_timeout(child, late, [j for j in jobs if j not in late])
+                self._kill_for_timeout(child, late)
 
     def _timeout_of(self, job: dict[str, Any]) -> float:
         """The job's own timeout, else its task's (a job enqueued by name may not carry it), else --timeout."""
@@ -257,7 +290,7 @@ class Supervisor:
         task = self.app.tasks.get(job["task"])
         return task.timeout if task is not None and task.timeout else self.opts.timeout
 
-    def _kill_for_timeout(self, child: _Child, late: list[dict[str, Any]], others: list[dict[str, Any]]) -> None:
+    def _kill_for_timeout(self, child: _Child, late: list[dict[str, Any]]) -> None:
         os.kill(child.pid, signal.SIGKILL)
         os.waitpid(child.pid, 0)
         self.children.pop(child.pid, None)
@@ -267,15 +300,12 @@ class Supervisor:
             error = f"TimeoutError: job exceeded its {self._timeout_of(j):g}s timeout; its worker process was killed"
             log.error("job %s (%s): %s", j["id"], j["task"], error)
             task = self.app.tasks.get(j["task"])
-            retry_at = None
-            max_attempts = j["max_attempts"]
-            if task is not None and task.declared_max_attempts is None and self.opts.tries:
-                max_attempts = self.opts.tries
-            if task is not None and j["attempt"] < max_attempts:
-                retry_at = now + task.retry.backoff(j["attempt"])
+            retry_at = next_attempt_at(j["attempt"], j["max_attempts"], now, task.retry if task else None)
             failures.append(Failure(j["id"], j["attempt"], error, None, retry_at))
         driver.fail_jobs(self.conn, failures, child.worker_id, now)
-        driver.release_jobs(self.conn, [j["id"] for j in others], child.worker_id)
+        # Its other jobs, running or buffered, die with it through no fault of theirs: back uncharged.
+        cause = f"worker lost: process {child.worker_id} killed for a sibling's timeout"
+        driver.rescue_worker(self.conn, child.worker_id, (), now, cause, self.app.settings.crash_quarantine_after)
         if not self.stop_reason:
             self._spawn()
 
@@ -308,10 +338,12 @@ class Supervisor:
                 self.children.pop(pid, None)
 
 
-def _child_main(app: Conveyor, opts: WorkerOptions, worker_id: str, processed: Any) -> int:  # pragma: no cover
+def _child_main(  # pragma: no cover
+    app: Conveyor, opts: WorkerOptions, worker_id: str, processed: Any, slots: Any
+) -> int:
     code = 0
     try:
-        executor = Executor(app, opts, worker_id, processed)
+        executor = Executor(app, opts, worker_id, processed, slots)
         signal.signal(signal.SIGTERM, executor.request_stop)
         signal.signal(signal.SIGINT, executor.request_stop)
         executor.run()

@@ -10,6 +10,8 @@ from conveyor import Conveyor, RetryPolicy
 from conveyor.coordination.batches import BatchNotFoundError, cancel_batch, list_batches, retry_failed
 from conveyor.engine.states import JobState
 
+pytestmark = pytest.mark.usefixtures("transitions_checked")
+
 NO_WAIT = RetryPolicy(delay=0, jitter=0)
 
 
@@ -170,3 +172,36 @@ def test_batch_progress_counts_as_jobs_finish(app: Conveyor) -> None:
     app.work(["default"], processes=0, max_jobs=0, once=True, sleep=0.05)
     b = app.get_batch(batch.id)
     assert (b.completed, b.pending, b.progress) == (1, 9, 0.1)
+
+
+def test_callback_job_is_built_with_the_callback_tasks_own_options(app: Conveyor) -> None:
+    @app.task(queue="callbacks", priority=7, max_attempts=6, timeout=30)
+    def report(batch_id: int) -> None: ...
+
+    @app.task
+    def part(n: int) -> None: ...
+
+    batch = app.batch([part.job(1)], name="one", on_complete=report)
+    drain(app, rounds=1)
+    callback = app.get_job(app.get_batch(batch.id).callback_job_id)  # type: ignore[arg-type]
+    assert (callback.task, callback.args, callback.queue) == ("report", [batch.id], "callbacks")
+    assert (callback.priority, callback.max_attempts, callback.timeout) == (7, 6, 30)
+
+
+def test_callback_of_a_task_this_process_does_not_know_gets_the_attempts_setting(db_url: str) -> None:
+    app = Conveyor(db_url, max_attempts=4)
+    app.migrate()
+
+    @app.task
+    def part(n: int) -> None: ...
+
+    batch = app.batch([part.job(1)], name="one", on_complete="reporting.elsewhere")
+    drain(app, rounds=1)
+    callback = app.get_job(app.get_batch(batch.id).callback_job_id)  # type: ignore[arg-type]
+    assert (callback.task, callback.args, callback.max_attempts, callback.priority) == (
+        "reporting.elsewhere",
+        [batch.id],
+        4,
+        0,
+    )
+    app.close()

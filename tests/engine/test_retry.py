@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conveyor import RetryPolicy
+from conveyor.engine.retry import next_attempt_at
 
 
 def test_backoff_doubles_from_the_initial_delay() -> None:
@@ -52,3 +53,18 @@ def test_base_backoff_never_decreases_with_attempts(a: int, b: int) -> None:
 def test_invalid_policies_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         RetryPolicy(**kwargs)
+
+
+def test_next_attempt_waits_the_policys_backoff_while_attempts_are_left() -> None:
+    p = RetryPolicy(delay=2.0, multiplier=3.0, jitter=0)
+    assert next_attempt_at(1, 3, 100.0, p) == 102.0
+    assert next_attempt_at(2, 3, 100.0, p) == 106.0
+
+
+def test_next_attempt_is_none_once_the_stored_attempts_are_spent() -> None:
+    assert next_attempt_at(3, 3, 100.0, RetryPolicy()) is None
+    assert next_attempt_at(4, 3, 100.0) is None  # an attempt past the limit (retried by hand) is not retried again
+
+
+def test_next_attempt_without_a_policy_is_at_once() -> None:
+    assert next_attempt_at(1, 2, 100.0) == 100.0

@@ -44,3 +44,9 @@ def crash_once() -> None:
     if current_job().attempt == 1:
         os._exit(3)  # the process dies mid-job, as with a segfault or the OOM killer
     _record("survived")
+
+
+@app.task(max_attempts=5, retry=NO_WAIT)
+def crash_always() -> None:
+    _record("start")
+    os._exit(3)  # every attempt takes its process down: quarantined after crash_quarantine_after deaths

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -14,14 +15,15 @@ from conveyor import Conveyor
 from conveyor.engine.states import JobState
 from tests.integration.conftest import Workers, state_of, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("transitions_checked")]
 
 
 @pytest.fixture
-def pg_app(pg_url: str) -> Conveyor:
+def pg_app(pg_url: str) -> Iterator[Conveyor]:
     a = Conveyor(pg_url)
     a.migrate()
-    return a
+    yield a
+    a.close()  # before the database is dropped: the state-table check reads it
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -14,7 +15,7 @@ from conveyor.engine.states import JobState
 from tests.integration import jobs_app as tasks
 from tests.integration.conftest import ROOT, Workers, state_of, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("transitions_checked")]
 
 
 def test_stuck_job_is_killed_at_its_timeout_and_its_siblings_go_back_unharmed(app: Conveyor, workers: Workers) -> None:
@@ -118,3 +119,50 @@ def test_memory_limit_stops_the_worker_cleanly_naming_the_process(app: Conveyor,
     assert w.wait(20) == 0
     err = w.stderr.read()  # type: ignore[union-attr]
     assert "--memory-limit 1 MiB exceeded by" in err
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def test_buffered_jobs_of_a_killed_child_never_lose_an_attempt(app: Conveyor, workers: Workers) -> None:
+    """Issue #10 item 1: four slow jobs fill the runner threads, ten fast ones wait in the child's buffer,
+    the child is SIGKILLed three times 1.5 s apart. Only the jobs that were running are charged."""
+    slow = [app.enqueue_spec(tasks.sleepy.job(3)) for _ in range(4)]
+    fast = [app.enqueue_spec(tasks.record.job()) for _ in range(10)]
+    w = workers.start("--concurrency", "4", "--sleep", "0.1")
+    wait_for(lambda: all(state_of(app, i) == JobState.EXECUTING for i in slow + fast), 20, "all jobs claimed")
+    killed: list[int] = []
+    for _ in range(3):
+        wait_for(lambda: [c for c in _children(w.pid) if c not in killed] != [], 20, "a fresh child")
+        child = next(c for c in _children(w.pid) if c not in killed)
+        time.sleep(1.5)
+        os.kill(child, signal.SIGKILL)
+        killed.append(child)
+    wait_for(lambda: all(state_of(app, i) == JobState.COMPLETED for i in fast), 30, "the fast jobs to run")
+    for i in fast:
+        rec = app.get_job(i)
+        assert (rec.attempt, rec.errors, rec.crashes) == (1, [], 0)
+    for i in slow:  # running at the first two deaths: charged each time, then quarantined
+        rec = app.get_job(i)
+        assert (rec.state, rec.attempt, rec.crashes) == (JobState.DISCARDED, 2, 2)
+        assert "died (signal SIGKILL) while running this job" in rec.errors[0].error
+        assert rec.errors[-1].error.startswith("killed its worker 2 times")
+    os.killpg(w.pid, signal.SIGTERM)
+    assert w.wait(30) == 0
+
+
+def test_job_that_kills_its_worker_is_quarantined_after_two_deaths(app: Conveyor, workers: Workers) -> None:
+    job = app.enqueue_spec(tasks.crash_always.job())  # 5 attempts: quarantine must stop it at 2
+    w = workers.start("--sleep", "0.1")
+    wait_for(lambda: state_of(app, job) == JobState.DISCARDED, 30, "the job to be quarantined")
+    rec = app.get_job(job)
+    assert (rec.attempt, rec.crashes) == (2, 2)
+    assert "died (exit code 3) while running this job" in rec.errors[0].error
+    assert rec.errors[-1].error.startswith("killed its worker 2 times")
+    assert workers.executions()[job] == 2  # no third worker taken down
+    after = app.enqueue_spec(tasks.record.job())
+    wait_for(lambda: state_of(app, after) == JobState.COMPLETED, 20, "the worker to carry on")
+    os.killpg(w.pid, signal.SIGTERM)
+    assert w.wait(30) == 0

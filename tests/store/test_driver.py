@@ -1,8 +1,12 @@
-"""The driver suite: the same cases against every database (River's driver tests, per operation)."""
+"""The driver suite: the same cases against every database (River's driver tests, per operation).
+
+Every state change these cases make is checked against the state table (``transitions_checked``)."""
 
 from __future__ import annotations
 
 import threading
+
+import pytest
 
 from conveyor import Conveyor
 from conveyor.engine import clock
@@ -10,6 +14,8 @@ from conveyor.engine.states import JobState
 from conveyor.store.base import Failure
 
 W = "host:1:abc/1"
+
+pytestmark = pytest.mark.usefixtures("transitions_checked")
 
 
 def _states(app: Conveyor, ids: list[int]) -> list[str]:
@@ -110,16 +116,53 @@ def test_release_gives_the_attempt_back(app: Conveyor) -> None:
     assert (rec.state, rec.attempt, rec.worker_id) == (JobState.AVAILABLE, 0, None)
 
 
-def test_expired_lease_is_rescued_as_worker_lost(app: Conveyor) -> None:
+def test_expired_lease_of_a_started_job_is_rescued_as_worker_lost(app: Conveyor) -> None:
     once, last = app.enqueue("t", max_attempts=3), app.enqueue("t", max_attempts=1)
     conn = app.driver.connect()
     now = clock.now()
     app.driver.fetch_available(conn, "default", 10, W, now, lease=5)
+    app.driver.mark_started(conn, [(once, now), (last, now)], W)
     assert app.driver.rescue_expired(conn, now + 1) == []  # still leased
     assert sorted(app.driver.rescue_expired(conn, now + 6)) == sorted([once, last])
     a, b = app.get_job(once), app.get_job(last)
-    assert a.state == JobState.AVAILABLE and "worker lost" in a.errors[0].error
-    assert b.state == JobState.DISCARDED and "worker lost" in b.errors[0].error
+    assert (a.state, a.attempt, a.crashes) == (JobState.AVAILABLE, 1, 1) and "worker lost" in a.errors[0].error
+    assert (b.state, b.attempt) == (JobState.DISCARDED, 1) and "worker lost" in b.errors[0].error
+
+
+def test_expired_lease_of_a_job_that_never_started_gives_it_back_uncharged(app: Conveyor) -> None:
+    job = app.enqueue("t", max_attempts=1)
+    conn = app.driver.connect()
+    now = clock.now()
+    app.driver.fetch_available(conn, "default", 10, W, now, lease=5)
+    assert app.driver.rescue_expired(conn, now + 6) == [job]
+    rec = app.get_job(job)
+    assert (rec.state, rec.attempt, rec.crashes, rec.errors, rec.worker_id) == (JobState.AVAILABLE, 0, 0, [], None)
+
+
+def test_dead_worker_charges_the_jobs_it_was_running_and_releases_the_buffered_ones(app: Conveyor) -> None:
+    running, buffered, elsewhere = (app.enqueue("t") for _ in range(3))
+    conn = app.driver.connect()
+    now = clock.now()
+    app.driver.fetch_available(conn, "default", 2, W, now, lease=60)
+    app.driver.fetch_available(conn, "default", 1, "other", now, lease=60)
+    cause = "worker lost: process w died (signal SIGKILL) while running this job"
+    assert sorted(app.driver.rescue_worker(conn, W, {running}, now, cause)) == sorted([running, buffered])
+    r, b, e = app.get_job(running), app.get_job(buffered), app.get_job(elsewhere)
+    assert (r.state, r.attempt, r.crashes, [x.error for x in r.errors]) == (JobState.AVAILABLE, 1, 1, [cause])
+    assert (b.state, b.attempt, b.crashes, b.errors) == (JobState.AVAILABLE, 0, 0, [])
+    assert (e.state, e.worker_id) == (JobState.EXECUTING, "other")  # another worker's job is left alone
+
+
+def test_job_that_kills_its_worker_twice_is_quarantined_with_attempts_left(app: Conveyor) -> None:
+    job = app.enqueue("t", max_attempts=10)
+    conn = app.driver.connect()
+    for _ in range(2):
+        app.driver.fetch_available(conn, "default", 1, W, clock.now(), lease=60)
+        app.driver.rescue_worker(conn, W, {job}, clock.now(), "worker lost: died", crash_limit=2)
+    rec = app.get_job(job)
+    assert (rec.state, rec.attempt, rec.crashes) == (JobState.DISCARDED, 2, 2)
+    assert rec.errors[-1].error.startswith("killed its worker 2 times")
+    assert rec.errors[0].error == "worker lost: died"
 
 
 def test_heartbeat_extends_leases_of_the_holder_only(app: Conveyor) -> None:
@@ -127,10 +170,21 @@ def test_heartbeat_extends_leases_of_the_holder_only(app: Conveyor) -> None:
     conn = app.driver.connect()
     now = clock.now()
     app.driver.fetch_available(conn, "default", 1, W, now, lease=5)
-    assert app.driver.extend_leases(conn, "other", now + 100) == 0
-    assert app.driver.extend_leases(conn, W, now + 100) == 1
+    assert app.driver.extend_leases(conn, "other", now + 100) == []
+    assert app.driver.extend_leases(conn, W, now + 100) == [job]
     assert app.driver.rescue_expired(conn, now + 50) == []
     assert app.get_job(job).lease_expires_at == now + 100
+
+
+def test_mark_started_writes_only_jobs_the_worker_holds(app: Conveyor) -> None:
+    mine, theirs = app.enqueue("t"), app.enqueue("t")
+    conn = app.driver.connect()
+    now = clock.now()
+    app.driver.fetch_available(conn, "default", 1, W, now, lease=60)
+    app.driver.fetch_available(conn, "default", 1, "other", now, lease=60)
+    app.driver.mark_started(conn, [(mine, now + 1), (theirs, now + 1)], W)
+    assert app.get_job(mine).started_at == now + 1
+    assert app.get_job(theirs).started_at is None
 
 
 def test_retry_of_discarded_job_gives_one_more_attempt(app: Conveyor) -> None:

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from conveyor import Conveyor, Discard, RetryPolicy, current_job
+from conveyor.engine import clock
 from conveyor.engine.states import JobState
+from conveyor.errors import ConfigurationError
+from conveyor.store import schema
+from tests.conftest import run_cli
 
 FAST = RetryPolicy(delay=0.05, multiplier=1.0, jitter=0)
 
@@ -101,7 +107,9 @@ def test_unknown_task_is_discarded_and_the_worker_keeps_running(app: Conveyor) -
     def known(i: int) -> None:
         ran.append(i)
 
-    bad = app.enqueue("x")
+    producer = Conveyor(app.settings.database_url)  # an app without tasks may enqueue any name
+    bad = producer.enqueue("x")
+    producer.close()
     good = known.enqueue(1)
     drain(app)
     rec = app.get_job(bad)
@@ -200,19 +208,70 @@ def test_current_job_outside_a_task_raises() -> None:
         current_job()
 
 
-def test_tries_sets_attempts_for_tasks_that_do_not_declare_them(app: Conveyor) -> None:
+def test_work_refuses_tries_and_points_to_the_setting(app: Conveyor) -> None:
+    @app.task
+    def t() -> None: ...
+
+    job = t.enqueue()
+    with pytest.raises(ConfigurationError, match="CONVEYOR_MAX_ATTEMPTS=1"):
+        app.work(["default"], processes=0, stop_when_empty=True, sleep=0.05, tries=1)
+    assert app.get_job(job).state == JobState.AVAILABLE  # nothing was run
+
+
+def test_cli_work_tries_exits_2_with_one_line(env: Conveyor) -> None:
+    code, out = run_cli("--app", "tests.integration.jobs_app:app", "work", "--tries", "5", "--stop-when-empty")
+    assert code == 2
+    assert " ".join(out.split()) == (  # one message (the console may wrap it at its width)
+        "error: --tries is gone: a job's attempts are fixed when it is enqueued; set CONVEYOR_MAX_ATTEMPTS=5 "
+        "(default for tasks that set none) or max_attempts= on the task"
+    )
+
+
+def test_worker_retries_up_to_the_attempts_stored_with_the_job(db_url: str) -> None:
+    app = Conveyor(db_url, max_attempts=2)
+    app.migrate()
+    calls: list[int] = []
+
     @app.task(retry=FAST)
     def undeclared() -> None:
+        calls.append(current_job().attempt)
         raise ValueError("no")
 
-    @app.task(max_attempts=1, retry=FAST)
-    def declared() -> None:
-        raise ValueError("no")
+    job = undeclared.enqueue()
+    assert app.get_job(job).max_attempts == 2
+    for _ in range(3):
+        drain(app)
+        time.sleep(0.1)  # let the back-off pass
+    rec = app.get_job(job)
+    assert calls == [1, 2]
+    assert (rec.state, rec.attempt, rec.max_attempts) == (JobState.DISCARDED, 2, 2)
+    app.close()
 
-    a, b = undeclared.enqueue(), declared.enqueue()
-    assert app.work(["default"], processes=0, stop_when_empty=True, sleep=0.05, tries=1) == 0
-    assert app.get_job(a).state == JobState.DISCARDED and app.get_job(a).attempt == 1
-    assert app.get_job(b).state == JobState.DISCARDED
+
+def test_a_task_sees_lease_lost_once_its_job_was_taken_over_while_it_ran(app: Conveyor) -> None:
+    seen: list[bool] = []
+
+    @app.task
+    def long_job() -> None:
+        job = current_job()
+        seen.append(job.lease_lost)
+        # As if this worker had frozen past its lease: rescued, and now another worker holds the job.
+        with app.driver.begin() as c:
+            c.execute(
+                update(schema.jobs)
+                .where(schema.jobs.c.id == job.id)
+                .values(worker_id="elsewhere:1:abc/1", lease_expires_at=clock.now() + 3600)
+            )
+        deadline = time.monotonic() + 10
+        while not job.lease_lost and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen.append(job.lease_lost)
+
+    job = long_job.enqueue()
+    app.work(["default"], processes=0, once=True, sleep=0.05, lease=0.6)  # heartbeat every 0.2 s
+    assert seen == [False, True]
+    rec = app.get_job(job)
+    assert (rec.state, rec.worker_id) == (JobState.EXECUTING, "elsewhere:1:abc/1")  # our outcome was ignored
 
 
 def test_discard_fails_a_job_for_good_without_using_its_attempts(app: Conveyor) -> None:
