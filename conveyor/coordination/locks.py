@@ -6,13 +6,16 @@ connection or transaction, so a lock can outlive many short transactions (a ten-
 costs the database nothing while held. If the holder dies, the row simply expires and the next
 acquirer takes it over; a holder that works longer than its TTL calls :meth:`Lock.extend`.
 
-Correctness rests on two statements:
+Correctness rests on two statements, which the driver runs (:mod:`conveyor.store.queries.locks`, the
+``lock_*`` methods every driver has; the shared driver suite checks them on every database):
 
 * acquire is one atomic upsert: insert the row, or take it over only when it has expired. PostgreSQL
   and SQLite (3.35+) both run ``INSERT ... ON CONFLICT ... DO UPDATE ... WHERE`` as a single step that
   locks the conflicting row, so two acquirers can never both win;
 * release and extend match the owner token, so a holder whose lock expired and was taken over can
   never release or extend the new holder's lock.
+
+This module keeps what is not SQL: owner tokens, TTLs, waiting with back-off, and the messages.
 
 Expiry is judged by the clients' clocks (:mod:`conveyor.engine.clock`), as job leases are: machines
 sharing a PostgreSQL database should run NTP, and TTLs should be far longer than any clock skew.
@@ -28,22 +31,17 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select, text
-
 from conveyor.engine import clock
 from conveyor.errors import LockLost, LockNotAcquired
-from conveyor.store import schema
+from conveyor.store.queries.locks import LockInfo
 
 if TYPE_CHECKING:
     from conveyor.app import Conveyor
 
 log = logging.getLogger("conveyor.locks")
-
-L = schema.locks
 
 #: How waiting for a busy lock sleeps; tests replace it (with one that moves a fake clock).
 _sleep: Callable[[float], None] = time.sleep
@@ -51,23 +49,6 @@ _sleep: Callable[[float], None] = time.sleep
 #: Polling a busy lock starts this fast, doubles, and never sleeps longer than the cap: a lock freed by
 #: its holder is noticed within about ``_POLL_MAX`` seconds without hammering the database.
 _POLL_MIN, _POLL_MAX = 0.01, 0.25
-
-# One statement, so it is atomic: insert, or take over a row only if it has expired. When the row is
-# live, the WHERE is false, nothing is updated and RETURNING yields no row. Both databases lock the
-# conflicting row for the rest of the transaction, so reading its holder next sees the same holder.
-_ACQUIRE = text(
-    """
-    INSERT INTO conveyor_locks (key, owner, holder, acquired_at, expires_at)
-    VALUES (:key, :owner, :holder, :now, :expires_at)
-    ON CONFLICT (key) DO UPDATE
-    SET owner = excluded.owner, holder = excluded.holder,
-        acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
-    WHERE conveyor_locks.expires_at <= excluded.acquired_at
-    RETURNING owner
-    """
-)
-_EXTEND = text("UPDATE conveyor_locks SET expires_at = :expires_at WHERE key = :key AND owner = :owner")
-_RELEASE = text("DELETE FROM conveyor_locks WHERE key = :key AND owner = :owner")
 
 
 def _check_key(key: object) -> str:
@@ -146,14 +127,10 @@ class Lock:
     def _try_acquire(self) -> tuple[str | None, float | None] | None:
         """One attempt. None when acquired; otherwise who holds the lock and since when."""
         owner, holder, now = secrets.token_hex(16), holder_name(), clock.now()
-        params = {"key": self.key, "owner": owner, "holder": holder, "now": now, "expires_at": now + self.ttl}
-        with self.app.driver.begin() as c:
-            if c.execute(_ACQUIRE, params).first() is not None:
-                self.owner, self.holder, self.expires_at = owner, holder, now + self.ttl
-                return None
-            row = c.execute(select(L.c.holder, L.c.acquired_at).where(L.c.key == self.key)).first()
-        # The row is locked by our upsert until commit, so it is there; the fallback is for safety only.
-        return (row[0], row[1]) if row is not None else (None, None)
+        busy = self.app.driver.lock_acquire(self.key, owner, holder, now, now + self.ttl)
+        if busy is None:
+            self.owner, self.holder, self.expires_at = owner, holder, now + self.ttl
+        return busy
 
     # ------------------------------------------------------------------ extend / release
     def extend(self, ttl: float | None = None) -> None:
@@ -166,9 +143,7 @@ class Lock:
         if self.owner is None:
             raise LockLost(f"lock {self.key!r} is not held by this Lock: acquire it before extending")
         expires_at = clock.now() + new_ttl
-        with self.app.driver.begin() as c:
-            updated = c.execute(_EXTEND, {"key": self.key, "owner": self.owner, "expires_at": expires_at}).rowcount
-        if updated == 0:
+        if not self.app.driver.lock_extend(self.key, self.owner, expires_at):
             self.owner = self.expires_at = None
             raise LockLost(
                 f"lock {self.key!r} was lost before extend: it expired and was taken by someone else, "
@@ -182,8 +157,7 @@ class Lock:
         owner, self.owner, self.expires_at = self.owner, None, None
         if owner is None:
             return False
-        with self.app.driver.begin() as c:
-            released = c.execute(_RELEASE, {"key": self.key, "owner": owner}).rowcount == 1
+        released = self.app.driver.lock_release(self.key, owner)
         if not released:
             log.warning("lock %r was lost before release (expired and taken over, or force-released)", self.key)
         return released
@@ -207,28 +181,15 @@ class Lock:
 
 
 # ---------------------------------------------------------------------- operators (CLI)
-@dataclass(frozen=True, slots=True)
-class LockInfo:
-    """One row of the lock table, as ``conveyor locks list`` shows it."""
-
-    key: str
-    holder: str
-    acquired_at: float
-    expires_at: float
-
-
 def list_locks(app: Conveyor) -> list[LockInfo]:
     """Every lock row, by key; expired ones included (a holder that died and nobody took over yet)."""
-    with app.driver.begin() as c:
-        rows = c.execute(select(L.c.key, L.c.holder, L.c.acquired_at, L.c.expires_at).order_by(L.c.key)).all()
-    return [LockInfo(*r) for r in rows]
+    return app.driver.lock_list()
 
 
 def force_release(app: Conveyor, key: str) -> bool:
     """Delete a lock whoever holds it (for operators). False if there was no such lock. The holder
     finds out on its next :meth:`Lock.extend` (``LockLost``) or release (a warning)."""
-    with app.driver.begin() as c:
-        return c.execute(delete(L).where(L.c.key == key)).rowcount == 1
+    return app.driver.lock_force_release(key)
 
 
 __all__ = ["Lock", "LockInfo", "force_release", "holder_name", "list_locks"]

@@ -4,10 +4,10 @@ A bucket holds up to ``burst`` tokens and refills at ``rate`` tokens per ``per``
 takes one. The row keeps only ``tokens`` and ``updated_at``: the refill since ``updated_at`` is
 computed when the bucket is next touched, so an idle bucket costs nothing and needs no timer.
 
-Each attempt is one short transaction that reads the row under a row lock (PostgreSQL ``SELECT ...
-FOR UPDATE``; on SQLite every transaction begins ``IMMEDIATE`` and so is already serialised),
-refills, and takes a token if there is one. When there is none it computes how long until there will
-be and sleeps *outside* the transaction, so waiting callers hold no locks. Keys may be templates
+Each attempt is one short transaction, run by the driver (``rate_limit_take``; the SQL and the refill
+are in :mod:`conveyor.store.queries.rate_limits`), that reads the row under a row lock, refills, and
+takes a token if there is one. When there is none it returns how long until there will be, and this
+module sleeps *outside* the transaction, so waiting callers hold no locks. Keys may be templates
 (``"shoptet:{shop}"``) filled from a decorated function's arguments or :meth:`RateLimit.bind`.
 
 Refill is judged by the clients' clocks (:mod:`conveyor.engine.clock`); a clock behind the one that
@@ -27,11 +27,8 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
-from sqlalchemy import Connection, select, text
-
 from conveyor.engine import clock
 from conveyor.errors import KeyTemplateError
-from conveyor.store import schema
 
 if TYPE_CHECKING:
     from conveyor.app import Conveyor
@@ -39,23 +36,9 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-RL = schema.rate_limits
-
 #: How a blocked caller waits; tests replace these (with functions that move a fake clock).
 _sleep: Callable[[float], None] = time.sleep
 _async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-
-# Epoch seconds as floats are exact only to about 0.2 microseconds, so the refill can leave 0.9999998
-# tokens where there should be one. A permit due within a microsecond is given now: otherwise a caller
-# would sleep for the rounding error (and, on a clock too coarse to move that little, forever).
-_TOLERANCE_S = 1e-6
-
-# First use of a key: a full bucket. DO NOTHING because another process may create it at the same time.
-_CREATE = text(
-    "INSERT INTO conveyor_rate_limits (key, tokens, updated_at) VALUES (:key, :tokens, :now) "
-    "ON CONFLICT (key) DO NOTHING"
-)
-_SAVE = text("UPDATE conveyor_rate_limits SET tokens = :tokens, updated_at = :updated_at WHERE key = :key")
 
 
 def _positive(name: str, value: object) -> float:
@@ -154,34 +137,9 @@ class RateLimit:
     # ------------------------------------------------------------------ the bucket
     def _take(self) -> float:
         """One transaction: refill, take a token if one is there. 0.0 if taken, else seconds to wait."""
-        return self._bucket(take=True)
-
-    def _bucket(self, *, take: bool) -> float:
-        now = clock.now()
-        with self.app.driver.begin() as c:
-            row = self._read(c, lock=take)
-            if row is None:
-                if not take:
-                    return 0.0  # a bucket nobody used yet is full
-                c.execute(_CREATE, {"key": self.key, "tokens": self.burst, "now": now})
-                row = self._read(c, lock=True)
-                assert row is not None  # created above or by a concurrent first user; never deleted
-            tokens, updated_at = float(row[0]), float(row[1])
-            # A clock behind the last writer's refills nothing (and never moves updated_at back).
-            tokens = min(self.burst, tokens + max(0.0, now - updated_at) * self.rate / self.per)
-            wait = max(0.0, 1.0 - tokens) * self.per / self.rate
-            if wait <= _TOLERANCE_S:
-                if take:
-                    left = max(0.0, tokens - 1.0)
-                    c.execute(_SAVE, {"key": self.key, "tokens": left, "updated_at": max(now, updated_at)})
-                return 0.0
-        return wait
-
-    def _read(self, c: Connection, *, lock: bool) -> Any:
-        q = select(RL.c.tokens, RL.c.updated_at).where(RL.c.key == self.key)
-        if lock and self.app.driver.name == "postgresql":
-            q = q.with_for_update()  # SQLite: BEGIN IMMEDIATE already holds the database write lock
-        return c.execute(q).first()
+        return self.app.driver.rate_limit_take(
+            self.key, rate=self.rate, per=self.per, burst=self.burst, now=clock.now()
+        )
 
     def try_acquire(self) -> bool:
         """Take a permit if one is available now; never waits."""
@@ -190,7 +148,10 @@ class RateLimit:
     def wait_time(self) -> float:
         """Seconds until a permit is available (0.0: now). Takes nothing, so it is only a hint when
         others use the same bucket."""
-        return self._concrete()._bucket(take=False)
+        limiter = self._concrete()
+        return self.app.driver.rate_limit_wait(
+            limiter.key, rate=limiter.rate, per=limiter.per, burst=limiter.burst, now=clock.now()
+        )
 
     def acquire(self, timeout: float | None = None) -> None:
         """Take a permit, sleeping while there is none. With ``timeout``, raises ``TimeoutError`` as

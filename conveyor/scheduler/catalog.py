@@ -22,7 +22,6 @@ from conveyor.engine.job import JobSpec, encode_payload
 from conveyor.engine.states import JobState
 from conveyor.engine.task import Task
 from conveyor.errors import ConfigurationError
-from conveyor.scheduler import store
 from conveyor.scheduler.cron import Cron, compile_cron, get_zone, validate_cron
 from conveyor.scheduler.errors import (
     OrphanedScheduleError,
@@ -331,7 +330,7 @@ class Catalog:
         """Write the code's declarations into the catalog table (once per process unless ``force``)."""
         if self._synced_version == self._version and not force:
             return
-        existing = store.load_schedules(conn)
+        existing = self.app.driver.schedule_load(conn)
         user_declared = any(not e.builtin for e in self.entries.values())
         if not user_declared and any(
             not r["orphaned"] and not k.startswith(BUILTIN_PREFIX) for k, r in existing.items()
@@ -382,18 +381,18 @@ class Catalog:
                     "updated_at": now,
                 }
             )
-        store.insert_schedules(conn, new)
-        store.update_schedules(conn, changed)
+        self.app.driver.schedule_insert(conn, new)
+        self.app.driver.schedule_update(conn, changed)
         gone = [
             {"b_key": k, "orphaned": True, "next_at": None, "updated_at": now}
             for k, r in existing.items()
             if k not in self.entries and not r["orphaned"]
         ]
-        store.update_schedules(conn, gone)
+        self.app.driver.schedule_update(conn, gone)
         self._synced_version = self._version
 
     def _row(self, conn: Connection, key: str) -> dict[str, Any] | None:
-        return store.load_schedules(conn, [key]).get(key)
+        return self.app.driver.schedule_load(conn, [key]).get(key)
 
     def _require(self, key: str) -> ScheduleEntry:
         """The declared entry for ``key``, or the right error (orphaned / unknown)."""
@@ -455,7 +454,7 @@ class Catalog:
             since = row["active_since"]
             if (eff.cron, eff.timezone) != (old.cron, old.timezone) or (eff.enabled and not old.enabled):
                 since = now  # slots of the old settings (or while disabled) do not fire after the change
-            store.update_schedules(
+            self.app.driver.schedule_update(
                 conn,
                 [
                     {
@@ -474,8 +473,8 @@ class Catalog:
         """Every schedule: declared ones and orphaned ones still in the database. Writes nothing."""
         now = clock.now()
         with self.app.driver.engine.connect() as conn:
-            rows = store.load_schedules(conn)
-            last = store.last_runs(conn)
+            rows = self.app.driver.schedule_load(conn)
+            last = self.app.driver.schedule_run_last(conn)
         out = []
         for key in sorted(set(self.entries) | set(rows)):
             out.append(self._view(key, rows.get(key), last.get(key), now))
@@ -531,7 +530,7 @@ class Catalog:
         with self.app.driver.engine.connect() as conn:
             if key not in self.entries and self._row(conn, key) is None:
                 raise UnknownScheduleError(key, list(self.entries))
-            return [_run_record(r) for r in store.run_history(conn, key, limit)]
+            return [_run_record(r) for r in self.app.driver.schedule_run_history(conn, key, limit)]
 
     # ------------------------------------------------------------------ running
     def _queue(self, entry: ScheduleEntry, eff: Effective) -> str | None:
@@ -572,8 +571,8 @@ class Catalog:
         report = TickReport(now=at, dry_run=dry_run)
         with self._transaction(commit=not dry_run) as conn:
             self.sync(conn, at, force=dry_run)
-            store.settle_runs(conn)
-            rows = store.due_schedules(conn, at, everything=explicit)
+            self.app.driver.schedule_run_settle(conn)
+            rows = self.app.driver.schedule_due(conn, at, everything=explicit)
             report.evaluated = len(rows)
             claims: list[dict[str, Any]] = []
             meta: dict[tuple[str, float], tuple[ScheduleEntry, JobSpec]] = {}
@@ -620,7 +619,7 @@ class Catalog:
                         "created_at": at,
                     }
                 )
-            busy = store.busy_keys(
+            busy = self.app.driver.schedule_run_busy_keys(
                 conn, [c["schedule_key"] for c in claims if not meta[(c["schedule_key"], c["slot_at"])][0].overlap]
             )
             for c in claims:
@@ -634,11 +633,11 @@ class Catalog:
                 ids = iter(self.app.enqueue_many(todo, connection=conn) if todo else [])
                 return [next(ids) if c["status"] == "queued" else None for c in won]
 
-            for c, job_id in store.claim_slots(conn, claims, enqueue):
+            for c, job_id in self.app.driver.schedule_run_claim_slots(conn, claims, enqueue):
                 report.fired.append(
                     Fired(c["schedule_key"], c["slot_at"], c["kind"], c["status"], job_id=job_id, reason=c["reason"])
                 )
-            store.set_next_at(conn, next_ats)
+            self.app.driver.schedule_set_next_at(conn, next_ats)
         return report
 
     def trigger(self, key: str, *, force: bool = False) -> RunRecord:
@@ -653,22 +652,22 @@ class Catalog:
             row = self._row(conn, key)
             eff = self.effective(entry, row)
             spec = self._job(entry, eff)
-            if not entry.overlap and not force and store.busy_keys(conn, [key]):
+            if not entry.overlap and not force and self.app.driver.schedule_run_busy_keys(conn, [key]):
                 raise ScheduleOverlapError(
                     f"schedule {key!r} does not allow overlapping runs and its previous job is still waiting "
                     "or running; use --force to run it anyway"
                 )
-            rid = store.insert_run(
+            rid = self.app.driver.schedule_run_insert(
                 conn, {"schedule_key": key, "slot_at": None, "kind": "trigger", "status": "queued", "created_at": now}
             )
             job_id = self.app.enqueue_spec(spec, connection=conn)
-            store.link_jobs(conn, [(rid, job_id)])
+            self.app.driver.schedule_run_link_jobs(conn, [(rid, job_id)])
         return RunRecord(rid, key, None, "trigger", "queued", None, job_id, now, None, None)
 
     def next_due_at(self) -> float | None:
         """The earliest next slot over every active schedule (what the long-running scheduler sleeps until)."""
         with self.app.driver.engine.connect() as conn:
-            return store.next_due_at(conn)
+            return self.app.driver.schedule_next_due_at(conn)
 
 
 class _Memo:

@@ -2,7 +2,8 @@
 
 While idle it wakes every ``poll`` seconds for one indexed query (the earliest ``next_at``), so a change made
 with ``conveyor schedule set`` in another process is picked up within ``poll`` seconds, and an idle scheduler
-costs next to no CPU. Several schedulers may run at once: each slot is claimed once (see ``store``).
+costs next to no CPU. Several schedulers may run at once: each slot is claimed once (see
+:mod:`conveyor.store.queries.schedule_runs`).
 """
 
 from __future__ import annotations

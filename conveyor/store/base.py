@@ -24,6 +24,7 @@ from conveyor.engine.retry import next_attempt_at
 from conveyor.engine.states import FINISHED, WAITING, JobState
 from conveyor.errors import InvalidStateError, JobNotFoundError
 from conveyor.store import schema
+from conveyor.store.queries import LockQueries, RateLimitQueries, ScheduleQueries, ScheduleRunQueries
 
 S = JobState
 J = schema.jobs
@@ -114,8 +115,11 @@ def batch_counts(rows: Sequence[tuple[Any, Any]]) -> dict[int, list[int]]:
     return counts
 
 
-class Driver(ABC):
-    """One database. Subclasses: :class:`SQLiteDriver`, :class:`PostgresDriver`."""
+class Driver(LockQueries, RateLimitQueries, ScheduleQueries, ScheduleRunQueries, ABC):
+    """One database. Subclasses: :class:`SQLiteDriver`, :class:`PostgresDriver`.
+
+    The SQL of the coordination and scheduler tables comes from one mixin per table
+    (:mod:`conveyor.store.queries`: locks, rate limits, schedules, schedule runs)."""
 
     name: str
     #: DB-API placeholder of the raw connections ("?" or "%s"), for the few statements shared here.
@@ -273,7 +277,7 @@ class Driver(ABC):
     def watch(self, wake: threading.Event, stop: threading.Event) -> None:
         """Set ``wake`` whenever new work may have arrived, until ``stop`` is set (runs in a thread)."""
 
-    def notify(self, conn: Any, queue: str) -> None:  # noqa: B027 - optional for drivers that poll
+    def notify(self, conn: Any, queue: str) -> None:  # optional: drivers that poll need not notify
         """Tell idle workers that ``queue`` has work (drivers without push notifications poll)."""
 
     # ------------------------------------------------------------------ admin (portable Core)

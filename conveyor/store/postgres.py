@@ -11,14 +11,18 @@ statement.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import psycopg
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Engine
 
 from conveyor.engine.job import FetchedJob, InsertRow
 from conveyor.store.base import Driver, Failure, LostJob, batch_counts
+from conveyor.store.queries import chunks
+from conveyor.store.queries.schedule_runs import CLAIM_COLS
 
 CHANNEL = "conveyor_jobs"
 
@@ -373,3 +377,60 @@ class PostgresDriver(Driver):
                     wake.set()
         finally:
             conn.close()
+
+    # ------------------------------------------------------------------ per-table SQL that differs on PostgreSQL
+    # The portable SQL of these tables is in conveyor.store.queries; only what PostgreSQL does its own way is here:
+    # arrays, so a tick's thousands of rows take one statement.
+    SCHEDULE_SET_NEXT_AT = """
+    UPDATE conveyor_schedules s SET next_at = n.next_at
+    FROM unnest(%s::text[], %s::float8[]) AS n(key, next_at) WHERE s.key = n.key
+    """
+    # Unnest the columns, insert, return only the rows this statement inserted (the slots it won).
+    SCHEDULE_RUN_CLAIM = """
+    INSERT INTO conveyor_schedule_runs (schedule_key, slot_at, kind, status, reason, created_at)
+    SELECT * FROM unnest(%s::text[], %s::float8[], %s::text[], %s::text[], %s::text[], %s::float8[])
+    ON CONFLICT (schedule_key, slot_at) DO NOTHING
+    RETURNING id, schedule_key, slot_at
+    """
+    SCHEDULE_RUN_LINK = """
+    UPDATE conveyor_schedule_runs r SET job_id = l.job_id
+    FROM unnest(%s::bigint[], %s::bigint[]) AS l(id, job_id) WHERE r.id = l.id
+    """
+
+    def insert_ignoring_conflicts(
+        self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], conflict: Sequence[str]
+    ) -> None:
+        if rows:
+            conn.execute(pg_insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=list(conflict)))
+
+    def schedule_set_next_at(self, conn: Connection, pairs: Sequence[tuple[str, float]]) -> None:
+        if not pairs:
+            return
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, psycopg.Connection)
+        with raw.cursor() as cur:
+            cur.execute(self.SCHEDULE_SET_NEXT_AT, [[k for k, _ in pairs], [t for _, t in pairs]])
+
+    def schedule_run_claim_slots(
+        self,
+        conn: Connection,
+        rows: Sequence[dict[str, Any]],
+        enqueue: Callable[[list[dict[str, Any]]], list[int | None]],
+    ) -> list[tuple[dict[str, Any], int | None]]:
+        # Concurrent schedulers wait on each other's uncommitted rows of the unique index, then conflict:
+        # RETURNING yields exactly the slots this transaction inserted.
+        if not rows:
+            return []
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, psycopg.Connection)
+        by_pair = {(r["schedule_key"], float(r["slot_at"])): r for r in rows}
+        won: list[tuple[int, dict[str, Any]]] = []
+        with raw.cursor() as cur:
+            for chunk in chunks(rows, 5000):
+                cur.execute(self.SCHEDULE_RUN_CLAIM, [[r[c] for r in chunk] for c in CLAIM_COLS])
+                won += [(int(i), by_pair[(k, float(s))]) for i, k, s in cur.fetchall()]
+            job_ids = enqueue([r for _, r in won])
+            links = [(rid, j) for (rid, _), j in zip(won, job_ids, strict=True) if j is not None]
+            if links:
+                cur.execute(self.SCHEDULE_RUN_LINK, [[a for a, _ in links], [b for _, b in links]])
+        return [(r, j) for (_, r), j in zip(won, job_ids, strict=True)]

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Table, event
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from conveyor.engine.job import FetchedJob, InsertRow
 from conveyor.store.base import Driver, Failure, LostJob, batch_counts
+from conveyor.store.queries.schedule_runs import CLAIM_COLS
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -307,3 +309,45 @@ class SQLiteDriver(Driver):
                     wake.set()
         finally:
             conn.close()
+
+    # ------------------------------------------------------------------ per-table SQL that differs on SQLite
+    # The portable SQL of these tables is in conveyor.store.queries; only what SQLite does its own way is here.
+    SCHEDULE_SET_NEXT_AT = "UPDATE conveyor_schedules SET next_at = ? WHERE key = ?"
+    SCHEDULE_RUN_CLAIM = """
+    INSERT INTO conveyor_schedule_runs (schedule_key, slot_at, kind, status, reason, created_at, job_id)
+    VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (schedule_key, slot_at) DO NOTHING
+    """
+
+    def insert_ignoring_conflicts(
+        self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], conflict: Sequence[str]
+    ) -> None:
+        if rows:
+            conn.execute(sqlite_insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=list(conflict)))
+
+    def schedule_set_next_at(self, conn: Connection, pairs: Sequence[tuple[str, float]]) -> None:
+        # One prepared statement run per pair on the raw connection: no SQLAlchemy work per row.
+        if not pairs:
+            return
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        raw.executemany(self.SCHEDULE_SET_NEXT_AT, [(t, k) for k, t in pairs])
+
+    def schedule_run_claim_slots(
+        self,
+        conn: Connection,
+        rows: Sequence[dict[str, Any]],
+        enqueue: Callable[[list[dict[str, Any]]], list[int | None]],
+    ) -> list[tuple[dict[str, Any], int | None]]:
+        # The tick's transaction holds the write lock since BEGIN IMMEDIATE, so which slots are already
+        # claimed cannot change under us: read them, enqueue the rest, insert runs with their job ids.
+        if not rows:
+            return []
+        taken = self.schedule_run_claimed(conn, [(r["schedule_key"], float(r["slot_at"])) for r in rows])
+        free = [r for r in rows if (r["schedule_key"], float(r["slot_at"])) not in taken]
+        job_ids = enqueue(free)
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        raw.executemany(
+            self.SCHEDULE_RUN_CLAIM, [[r[c] for c in CLAIM_COLS] + [j] for r, j in zip(free, job_ids, strict=True)]
+        )
+        return list(zip(free, job_ids, strict=True))

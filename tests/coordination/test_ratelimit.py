@@ -25,6 +25,7 @@ from conveyor.coordination.ratelimit import RateLimit
 from conveyor.engine import clock
 from conveyor.errors import KeyTemplateError
 from conveyor.store import schema
+from conveyor.store.queries.rate_limits import TOLERANCE_S
 from tests.conftest import app_with_empty_table
 from tests.fakes import FakeTime
 
@@ -328,4 +329,4 @@ def test_processes_sharing_a_bucket_never_exceed_burst_plus_rate_times_window(ap
     for p in procs:
         p.join(10)
     window = time.time() - began
-    assert BURST <= sum(counts) <= BURST + RATE * (window + ratelimit._TOLERANCE_S)
+    assert BURST <= sum(counts) <= BURST + RATE * (window + TOLERANCE_S)
