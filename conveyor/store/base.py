@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -434,7 +434,7 @@ class Driver(LockQueries, RateLimitQueries, ScheduleQueries, ScheduleRunQueries,
         batches keep each transaction short, so workers are never blocked behind a big delete."""
         victims = (
             select(J.c.id)
-            .where(J.c.state == S.COMPLETED, J.c.finished_at < older_than)
+            .where(J.c.state == S.COMPLETED, J.c.finished_at < older_than, text(schema.FINISHED_WHERE))
             .order_by(J.c.finished_at)
             .limit(limit)
             .scalar_subquery()
