@@ -36,33 +36,28 @@ What it does for the caller, and why:
   otherwise): method, path, status, duration, bucket filling and Shoptet's request id. Headers are
   never logged, so neither is a token.
 
-Sleep, randomness and the clock are injectable so tests run in milliseconds.
+Sleep, randomness and the clock are injectable so tests run in milliseconds. The pieces it is built from
+have their own modules: :mod:`.pacing` (bucket, back-off, ``Retry-After``), :mod:`.paging` (list endpoints
+as one stream), :mod:`.snapshot_files` (verifying and reading a downloaded export).
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 import logging
-import math
 import os
 import random as _random
-import re
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from datetime import date, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
 from conveyor.commerce.shoptet.auth import Credentials
@@ -80,7 +75,6 @@ from conveyor.commerce.shoptet.errors import (
     RateLimited,
     ServerError,
     ShoptetError,
-    SnapshotCorruptError,
 )
 from conveyor.commerce.shoptet.models import (
     ApiError,
@@ -99,6 +93,9 @@ from conveyor.commerce.shoptet.models import (
     SystemJob,
     format_shoptet_datetime,
 )
+from conveyor.commerce.shoptet.pacing import LeakyBucket, Permits, backoff, http_date, retry_after_seconds
+from conveyor.commerce.shoptet.paging import M, PageStream, validate
+from conveyor.commerce.shoptet.snapshot_files import SnapshotLineError, iter_snapshot_lines, verify_snapshot
 
 if TYPE_CHECKING:
     from conveyor import Conveyor
@@ -127,235 +124,14 @@ _JOB_POLL_LIMIT_CODE = "job-detail-try-counter-exceeded-limit"
 _RETRYABLE_STATUSES = frozenset({423, 500, 502, 503, 504})
 _INVALID_REQUEST_STATUSES = frozenset({400, 409, 413, 422})
 
-M = TypeVar("M", bound=BaseModel)
-
-
-class _Permits(Protocol):
-    """The part of a Conveyor rate limit (``app.rate_limit(...)``) the client uses."""
-
-    def acquire(self, timeout: float | None = None) -> None: ...
-
 
 # ---------------------------------------------------------------------------------------------- pacing
-class _Bucket:
-    """What this client knows of Shoptet's leaky bucket: the last reported filling, leaking since."""
-
-    def __init__(self, *, leak_rate: float, pace_above: float, clock: Callable[[], float]) -> None:
-        self.leak_rate = leak_rate
-        self.pace_above = pace_above
-        self._clock = clock
-        self._lock = threading.Lock()
-        self.filling: float | None = None
-        self.capacity: float | None = None
-        self._seen_at = 0.0
-
-    def observe(self, header: str | None) -> None:
-        """Remember ``X-RateLimit-Bucket-Filling: n/cap`` (ignored when absent or unreadable)."""
-        if not header:
-            return
-        filling, _, capacity = header.partition("/")
-        try:
-            n, cap = float(filling), float(capacity)
-        except ValueError:
-            return
-        if cap <= 0:
-            return
-        with self._lock:
-            self.filling, self.capacity, self._seen_at = n, cap, self._clock()
-
-    def wait_time(self) -> float:
-        """Seconds to wait so the estimated filling drops to ``pace_above`` of the capacity."""
-        with self._lock:
-            if self.filling is None or self.capacity is None:
-                return 0.0
-            estimate = self.filling - self.leak_rate * max(0.0, self._clock() - self._seen_at)
-            excess = estimate - self.pace_above * self.capacity
-            return excess / self.leak_rate if excess > 0 else 0.0
 
 
 # ---------------------------------------------------------------------------------------------- paging
-class PageStream(Generic[M]):
-    """The records of a paged list endpoint, one at a time; the next page is fetched only when needed.
-
-    Only one page is held in memory, plus the set of identifiers already yielded: Shoptet warns that
-    when ``totalCount`` changes during paging, records shift between pages and may be missed or seen
-    twice. A record seen twice is skipped. When the count *drops* (records left the filter: deleted, or
-    changed out of a ``changeTime`` window), records may have moved back to a page already read, so the
-    stream steps back as many pages as the drop spans and reads them again (at most ``max_backtracks``
-    times; after that ``possibly_incomplete`` is set and a warning logged, so a caller can re-run the
-    window). ``pages_fetched``, ``total_count`` and ``count_changed`` describe the run so far;
-    ``server_time`` is the platform's clock when the first page was answered (its ``Date`` header), so a
-    caller can bound a cursor on the platform's clock rather than its own.
-    """
-
-    def __init__(
-        self,
-        fetch: Callable[[dict[str, Any]], tuple[list[Any], Paginator]],
-        model: type[M],
-        *,
-        params: Mapping[str, Any],
-        per_page: int,
-        identity: str,
-        label: str,
-        max_backtracks: int = 3,
-    ) -> None:
-        self._fetch = fetch
-        self._model = model
-        self._params = dict(params)
-        self._per_page = per_page
-        self._identity = identity
-        self._label = label
-        self._max_backtracks = max_backtracks
-        self._seen: set[str] = set()
-        self._records = self._run()
-        self.pages_fetched = 0
-        self.total_count: int | None = None
-        self.count_changed = False
-        self.possibly_incomplete = False
-        self.server_time: datetime | None = None
-
-    def __iter__(self) -> PageStream[M]:
-        return self
-
-    def __next__(self) -> M:
-        return next(self._records)
-
-    def _run(self) -> Iterator[M]:
-        page, backtracks = 1, 0
-        while True:
-            raw_items, paginator = self._fetch({**self._params, "page": page, "itemsPerPage": self._per_page})
-            self.pages_fetched += 1
-            per_page = paginator.items_per_page or self._per_page
-            next_page = page + 1
-            previous, self.total_count = self.total_count, paginator.total_count
-            if previous is not None and paginator.total_count != previous:
-                self.count_changed = True
-                drop = previous - paginator.total_count
-                if drop > 0 and page > 1:
-                    if backtracks < self._max_backtracks:
-                        backtracks += 1
-                        next_page = max(1, page - math.ceil(drop / per_page))
-                        log.info(
-                            "%s: totalCount fell from %d to %d while paging; reading again from page %d",
-                            self._label, previous, paginator.total_count, next_page,
-                        )  # fmt: skip
-                    else:
-                        self.possibly_incomplete = True
-                        log.warning(
-                            "%s: totalCount keeps changing (%d -> %d); records may have been missed",
-                            self._label, previous, paginator.total_count,
-                        )  # fmt: skip
-            for raw in raw_items:
-                record = _validate(self._model, raw, self._identity, self._label)
-                key = str(getattr(record, _snake(self._identity)))
-                if key in self._seen:
-                    continue
-                self._seen.add(key)
-                yield record
-            if next_page > page and (not raw_items or page >= paginator.page_count):
-                return
-            page = next_page
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def _validate(model: type[M], raw: Any, identity: str, label: str, *, code: str | None = None) -> M:
-    """``raw`` as ``model``; MalformedResponse naming the record (its ``identity`` field, else ``code``)."""
-    if isinstance(raw, dict) and raw.get(identity) is not None:
-        code = str(raw[identity])
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        where = f" {identity} {code}" if code else ""
-        raise MalformedResponse(f"{label}: record{where} does not match the schema: {_short(exc)}", code=code) from exc
-
-
-def _short(exc: ValidationError) -> str:
-    parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:3]]
-    more = exc.error_count() - len(parts)
-    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
 # ---------------------------------------------------------------------------------------------- snapshots
-@dataclass(frozen=True)
-class SnapshotLineError:
-    """A line of a snapshot that could not be read; the rest of the file still is.
-
-    ``code`` is the record's ``code`` or ``guid`` when it could be recovered from the broken line."""
-
-    line_number: int
-    code: str | None
-    reason: str
-
-
-_CODE_IN_LINE = re.compile(rb'"(?:code|guid)"\s*:\s*"([^"\\]{1,100})"')
-
-
-def _code_in(line: bytes) -> str | None:
-    match = _CODE_IN_LINE.search(line)
-    return match.group(1).decode("utf-8", "replace") if match else None
-
-
-def verify_snapshot(path: str | os.PathLike[str]) -> None:
-    """Decompress the whole file once, raising :class:`SnapshotCorruptError` if it does not end cleanly.
-
-    Costs one pass of gzip decompression (hundreds of MB/s) and no memory, and means a truncated
-    download is refused before a single record is imported."""
-    path = Path(path)
-    if path.stat().st_size == 0:
-        # Even a snapshot of zero records is a gzip stream with a header; nothing at all is a failed download.
-        raise SnapshotCorruptError(f"snapshot {path.name} is empty (an interrupted download?)", path=path)
-    with gzip.open(path, "rb") as stream:
-        try:
-            while stream.read(1 << 20):
-                pass
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            raise SnapshotCorruptError(
-                f"snapshot {path.name} is damaged (truncated download or bad gzip): {exc}", path=path
-            ) from exc
-
-
-def iter_snapshot_lines(
-    path: str | os.PathLike[str], *, verify: bool = True, model: type[BaseModel] | None = None
-) -> Iterator[dict[str, Any] | SnapshotLineError]:
-    """The records of a snapshot file (gzip-compressed JSON Lines), one dict at a time.
-
-    A line that is not a JSON object (or, with ``model``, does not validate against it) yields a
-    :class:`SnapshotLineError` instead, and reading goes on: one bad record must not cost a full
-    export. A damaged file is different — its end is lost — so it raises :class:`SnapshotCorruptError`;
-    with ``verify`` (the default) that happens before the first record is yielded."""
-    path = Path(path)
-    if verify:
-        verify_snapshot(path)
-    line_number = 0
-    with gzip.open(path, "rb") as stream:
-        try:
-            for line_number, line in enumerate(stream, 1):
-                stripped = line.strip()
-                if not stripped:
-                    continue
-                try:
-                    record = json.loads(stripped)
-                except ValueError as exc:
-                    yield SnapshotLineError(line_number, _code_in(stripped), f"invalid JSON: {exc}")
-                    continue
-                if not isinstance(record, dict):
-                    yield SnapshotLineError(line_number, None, f"expected a JSON object, got {type(record).__name__}")
-                    continue
-                if model is not None:
-                    try:
-                        model.model_validate(record)
-                    except ValidationError as exc:
-                        code = record.get("code") or record.get("guid")
-                        yield SnapshotLineError(line_number, str(code) if code else None, _short(exc))
-                        continue
-                yield record
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            raise SnapshotCorruptError(
-                f"snapshot {path.name} is damaged after line {line_number}: {exc}", path=path
-            ) from exc
 
 
 # ---------------------------------------------------------------------------------------------- the client
@@ -412,9 +188,9 @@ class ShoptetClient:
         self._sleep = sleep
         self._random = random
         self._clock = clock
-        self._bucket = _Bucket(leak_rate=leak_rate, pace_above=pace_above, clock=clock)
+        self._bucket = LeakyBucket(leak_rate=leak_rate, pace_above=pace_above, clock=clock)
         self._slots = threading.BoundedSemaphore(max_connections)
-        self._limiter: _Permits | None = None
+        self._limiter: Permits | None = None
         if shared_rate is not None:
             if app is None:
                 raise ValueError("shared_rate needs a Conveyor app: the budget is shared through its database")
@@ -484,7 +260,7 @@ class ShoptetClient:
         params = {"include": _csv(include)} if include else None
         data = self._data(self._get(f"/api/orders/{_segment(code)}", params), f"order {code}", code=code)
         order = _field(data, "order", f"order {code}", code=code)
-        return _validate(OrderDetail, order, "code", f"shop {self.shop} order", code=code)
+        return validate(OrderDetail, order, "code", f"shop {self.shop} order", code=code)
 
     def fetch_order_details(
         self, codes: Iterable[str], *, concurrency: int = 3, include: Iterable[str] | None = None
@@ -554,7 +330,7 @@ class ShoptetClient:
         as perStockAmounts or perPricelistPrices. Its ``data`` is the product itself, not wrapped."""
         params = {"include": _csv(include)} if include else None
         data = self._data(self._get(f"/api/products/{_segment(guid)}", params), f"product {guid}", code=guid)
-        return _validate(ProductDetail, data, "guid", f"shop {self.shop} product", code=guid)
+        return validate(ProductDetail, data, "guid", f"shop {self.shop} product", code=guid)
 
     # ------------------------------------------------------------------ customers
     def iter_customers(
@@ -583,7 +359,7 @@ class ShoptetClient:
         """One customer with addresses and accounts (``GET /api/customers/{guid}``)."""
         data = self._data(self._get(f"/api/customers/{_segment(guid)}"), f"customer {guid}", code=guid)
         customer = _field(data, "customer", f"customer {guid}", code=guid)
-        return _validate(CustomerDetail, customer, "guid", f"shop {self.shop} customer", code=guid)
+        return validate(CustomerDetail, customer, "guid", f"shop {self.shop} customer", code=guid)
 
     # ------------------------------------------------------------------ snapshots and jobs
     def request_snapshot(self, kind: str, **filters: Any) -> str:
@@ -608,7 +384,7 @@ class ShoptetClient:
                 error_code=exc.error_code,
                 request_id=exc.request_id,
             ) from exc
-        accepted = _validate(SnapshotAccepted, self._data(response, f"{kind} snapshot"), "jobId", "snapshot")
+        accepted = validate(SnapshotAccepted, self._data(response, f"{kind} snapshot"), "jobId", "snapshot")
         log.info("shoptet %s: %s snapshot requested, job %s", self.shop, kind, accepted.job_id)
         return accepted.job_id
 
@@ -618,7 +394,7 @@ class ShoptetClient:
         Shoptet answers 403 (:class:`JobPollLimitExceeded`) once an unfinished job was asked for more
         than 10 times, and 404 (:class:`NotFound`) for an unknown job."""
         data = self._data(self._get(f"/api/system/jobs/{_segment(job_id)}"), f"job {job_id}")
-        return _validate(SystemJob, _field(data, "job", f"job {job_id}"), "jobId", "job")
+        return validate(SystemJob, _field(data, "job", f"job {job_id}"), "jobId", "job")
 
     def wait_for_job(
         self,
@@ -744,12 +520,12 @@ class ShoptetClient:
         def fetch(query: dict[str, Any]) -> tuple[list[Any], Paginator]:
             response = self._get(path, _query(query))
             if stream.server_time is None:
-                stream.server_time = _http_date(response.headers.get("Date"))
+                stream.server_time = http_date(response.headers.get("Date"))
             data = self._data(response, path)
             items = _field(data, key, path)
             if not isinstance(items, list):
                 raise MalformedResponse(f"{label}: data.{key} is not a list")
-            paginator = _validate(Paginator, _field(data, "paginator", path), "page", label)
+            paginator = validate(Paginator, _field(data, "paginator", path), "page", label)
             return items, paginator
 
         stream = PageStream(
@@ -826,7 +602,7 @@ class ShoptetClient:
             if status in ok:
                 return response
             if status == 429:
-                wait_for = self._retry_after(response)
+                wait_for = retry_after_seconds(response.headers.get("Retry-After"), self._clock())
                 if wait_for is None:
                     # A 429 without Retry-After is the connection limit (3 per token), not the bucket.
                     wait_for = self._backoff(throttled)
@@ -858,23 +634,7 @@ class ShoptetClient:
         return 100.0 * filling / capacity if filling is not None and capacity else 0.0
 
     def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with "equal jitter": half fixed, half random, so retries spread out."""
-        ceiling = min(self.backoff_max, self.backoff_base * 2.0**attempt)
-        return ceiling / 2 + self._random() * ceiling / 2
-
-    def _retry_after(self, response: httpx.Response) -> float | None:
-        """Seconds until the ``Retry-After`` moment (an HTTP date; plain seconds are accepted too)."""
-        value = response.headers.get("Retry-After")
-        if not value:
-            return None
-        value = value.strip()
-        if value.isdigit():
-            return float(value)
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, moment.timestamp() - self._clock())
+        return backoff(attempt, base=self.backoff_base, ceiling=self.backoff_max, random=self._random)
 
     def _log(self, response: httpx.Response, started: float) -> None:
         request = response.request
@@ -925,7 +685,7 @@ class ShoptetClient:
             return RateLimited(
                 f"shop {self.shop}: rate limited, retry after {seconds:.1f}s",
                 retry_after_seconds=seconds,
-                retry_at=_http_date(response.headers.get("Retry-After")),
+                retry_at=http_date(response.headers.get("Retry-After")),
                 **kwargs,
             )
         if status == 423:
@@ -993,15 +753,6 @@ def _request_id(response: httpx.Response, body: Any) -> str | None:
         value = body["metadata"].get("requestId")
         return str(value) if value else None
     return None
-
-
-def _http_date(value: str | None) -> datetime | None:
-    if not value or value.strip().isdigit():
-        return None
-    try:
-        return parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
 
 
 __all__ = [

@@ -30,7 +30,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
 from pydantic.alias_generators import to_camel
 
 SHOPTET_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
@@ -49,6 +49,13 @@ def format_shoptet_datetime(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError(f"datetime {value.isoformat()} has no UTC offset; Shoptet needs one")
     return value.strftime(SHOPTET_DATETIME_FORMAT)
+
+
+def schema_errors(exc: ValidationError) -> str:
+    """A validation error in one line: the first three problems (``items: Field required``), and how many more."""
+    parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:3]]
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
 def _datetime_in(value: object) -> object:

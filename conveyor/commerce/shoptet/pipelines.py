@@ -10,25 +10,7 @@ add_shop(app, "acme", base_url="https://api.myshoptet.com", token="…", eshop_i
 request_snapshot(app, shop_id=1, kind="orders")         # -> execution id; a worker does the rest
 ```
 
-What :func:`install` registers:
-
-==========================================  ====================================================================
-``shoptet.orders.fetch_new``                schedule every 5 min (no overlap): one ``…_for_shop`` job per Shoptet shop
-``shoptet.orders.fetch_new_for_shop``       orders changed since the cursor, list → details → import by diff;
-                                            job lock ``snapshot:{shop_id}:orders-incremental``
-``shoptet.products.import_master``          schedule hourly: the master shop (every Shoptet shop if none is master)
-``shoptet.products.import_master_for_shop`` products (variants, codes, EANs) changed since the cursor
-``shoptet.orders.fetch_one``                one order a webhook named; unique per (shop, code) while it waits
-``shoptet.snapshot``                        a full export (orders/products/customers): see :mod:`.snapshots`
-``commerce.customers.backfill_from_orders`` link guest orders to customers, as a batch of chunk jobs
-``commerce.inventory.refresh_metrics``      receives touched variant codes, 50 a job (a no-op for now)
-==========================================  ====================================================================
-
-Every run is a row in ``commerce_pipeline_executions`` (trigger ``cron``, ``manual``, ``webhook`` or
-``retry``; status queued → running → completed/error; counts; record errors). A run that fails ends its
-execution as ``error`` and its job is retried by Conveyor — that shop's job only. Shop credentials live
-encrypted in the shop row (key: ``secret_key`` or ``CONVEYOR_COMMERCE_SECRET_KEY``): ``token`` (private API
-token) or ``oauth_token`` (+ ``oauth_url``), and for webhooks ``eshop_id`` and ``signature_key``.
+What :func:`install` registers, and how a run is recorded: :mod:`.tasks`.
 
 Where each part lives (the same shape as every platform pack): :mod:`.tasks` (``install``: tasks and
 schedules), :mod:`.pack` (the installed pack: settings, per-process API clients), :mod:`.actions` (shops,

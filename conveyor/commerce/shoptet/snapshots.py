@@ -37,9 +37,10 @@ from sqlalchemy import Connection
 
 from conveyor import Snooze
 from conveyor.commerce import store
-from conveyor.commerce.shoptet.client import JOB_POLL_LIMIT, SnapshotLineError, iter_snapshot_lines, verify_snapshot
+from conveyor.commerce.shoptet.client import JOB_POLL_LIMIT
 from conveyor.commerce.shoptet.errors import JobNotFinished, NotFound, ShoptetError, SnapshotCorruptError
 from conveyor.commerce.shoptet.models import CustomerDetail, OrderDetail, ProductDetail
+from conveyor.commerce.shoptet.snapshot_files import SnapshotLineError, iter_snapshot_lines, verify_snapshot
 from conveyor.commerce.shoptet.sync import (
     Cancelled,
     ShopGone,

@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -29,6 +28,7 @@ from conveyor.commerce import store
 from conveyor.commerce.shoptet import sync
 from conveyor.commerce.shoptet.errors import PipelineError, WebhookPayloadError, WebhookSignatureError
 from conveyor.commerce.shoptet.models import ShoptetDateTime, ShoptetModel
+from conveyor.commerce.shoptet.pacing import retry_after_seconds
 from conveyor.commerce.shoptet.pack import PLATFORM, api_credentials, pack_of
 from conveyor.commerce.store import Shop
 
@@ -225,20 +225,9 @@ def _send(http: httpx.Client, method: str, path: str, *, sleep: Any = time.sleep
         response = http.request(method, path, **kwargs)
         if response.status_code not in (423, 429) or attempt == WEBHOOK_REQUEST_ATTEMPTS - 1:
             return response
-        wait = _retry_after(response.headers.get("Retry-After"))
+        wait = retry_after_seconds(response.headers.get("Retry-After"), time.time())
         sleep(min(30.0, wait if wait is not None else 0.5 * 2**attempt))
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 def _answer(response: httpx.Response, shop: Shop, what: str) -> dict[str, Any]:
