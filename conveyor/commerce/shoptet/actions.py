@@ -13,21 +13,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from conveyor import (
-    ConfigurationError,
-    Conveyor,
-)
+from conveyor import ConfigurationError, Conveyor
 from conveyor.commerce import store
 from conveyor.commerce.shoptet import snapshots, sync
-from conveyor.commerce.shoptet.errors import (
-    PipelineError,
-    SnapshotNotRetryableError,
-    UnknownPipelineError,
-)
-from conveyor.commerce.shoptet.pack import (
-    PLATFORM,
-    pack_of,
-)
+from conveyor.commerce.shoptet.errors import PipelineError, SnapshotNotRetryableError, UnknownPipelineError
+from conveyor.commerce.shoptet.pack import PLATFORM, pack_of
 from conveyor.commerce.shoptet.webhooks import register_webhooks
 from conveyor.commerce.store import Execution, ExecutionError, Shop, SnapshotFile
 from conveyor.commerce.store.executions import ExecutionStatus

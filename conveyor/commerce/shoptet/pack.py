@@ -17,11 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from conveyor import (
-    ConfigurationError,
-    Conveyor,
-    Task,
-)
+from conveyor import ConfigurationError, Conveyor, Task
 from conveyor.commerce import store
 from conveyor.commerce.shoptet.auth import AccessTokenManager, CachedToken, Credentials, PrivateApiToken
 from conveyor.commerce.shoptet.client import ShoptetClient

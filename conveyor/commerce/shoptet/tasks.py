@@ -28,22 +28,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from conveyor import (
-    ConfigurationError,
-    Conveyor,
-    RetryPolicy,
-    Task,
-    Unique,
-)
+from conveyor import ConfigurationError, Conveyor, RetryPolicy, Task, Unique
 from conveyor.commerce import store
 from conveyor.commerce.shoptet import snapshots, sync
-from conveyor.commerce.shoptet.pack import (
-    _PACKS,
-    DATA_DIR_ENV,
-    DEFAULT_DATA_DIR,
-    PLATFORM,
-    ShoptetPack,
-)
+from conveyor.commerce.shoptet.pack import _PACKS, DATA_DIR_ENV, DEFAULT_DATA_DIR, PLATFORM, ShoptetPack
 from conveyor.commerce.store import Shop
 
 #: Job states in which a queued pipeline job absorbs a duplicate (not while it executes: an event that

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
-from conveyor.commerce.shoptet.simulator.app import SimulatorConfig, create_app
+from conveyor.commerce.shoptet.simulator.app import create_app
+from conveyor.commerce.shoptet.simulator.config import SimulatorConfig
 
 __all__ = ["run", "serve_in_thread"]
 
