@@ -36,7 +36,8 @@ def test_stuck_job_is_killed_at_its_timeout_and_its_siblings_go_back_unharmed(ap
 def test_job_held_by_a_killed_worker_runs_again_on_another_after_its_lease(app: Conveyor, workers: Workers) -> None:
     job = app.enqueue_spec(tasks.sleepy.job(1.0))
     first = workers.start("--sleep", "0.1", CONVEYOR_LEASE_SECONDS="2")
-    wait_for(lambda: state_of(app, job) == JobState.EXECUTING, 20, "the job to start")
+    # started_at written: the database knows the body began, so the rescue charges the attempt
+    wait_for(lambda: app.get_job(job).started_at is not None, 20, "the job to start")
     os.killpg(first.pid, signal.SIGKILL)  # supervisor and child, like a lost machine
     first.wait(10)
     second = workers.start("--sleep", "0.1", CONVEYOR_LEASE_SECONDS="2")
@@ -166,3 +167,25 @@ def test_job_that_kills_its_worker_is_quarantined_after_two_deaths(app: Conveyor
     wait_for(lambda: state_of(app, after) == JobState.COMPLETED, 20, "the worker to carry on")
     os.killpg(w.pid, signal.SIGTERM)
     assert w.wait(30) == 0
+
+
+def test_job_buffered_on_a_lost_machine_runs_again_without_losing_an_attempt(app: Conveyor, workers: Workers) -> None:
+    slow = app.enqueue_spec(tasks.sleepy.job(30))
+    waiting = app.enqueue_spec(tasks.record.job())
+    lease = {"CONVEYOR_LEASE_SECONDS": "2", "CONVEYOR_SHUTDOWN_GRACE_SECONDS": "1"}
+    first = workers.start("--concurrency", "1", "--sleep", "0.1", **lease)
+    wait_for(
+        lambda: app.get_job(slow).started_at is not None and state_of(app, waiting) == JobState.EXECUTING,
+        20,
+        "one job running, one waiting in the buffer",
+    )
+    os.killpg(first.pid, signal.SIGKILL)  # supervisor and child: only the lease can tell the others
+    first.wait(10)
+    second = workers.start("--concurrency", "2", "--sleep", "0.1", **lease)
+    wait_for(lambda: state_of(app, waiting) == JobState.COMPLETED, 30, "the buffered job to run")
+    rec = app.get_job(waiting)
+    assert (rec.attempt, rec.errors, rec.crashes) == (1, [], 0)
+    wait_for(lambda: app.get_job(slow).attempt == 2, 20, "the running job to be charged and run again")
+    assert "worker lost" in app.get_job(slow).errors[0].error and app.get_job(slow).crashes == 1
+    os.killpg(second.pid, signal.SIGTERM)
+    assert second.wait(30) == 0
