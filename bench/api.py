@@ -35,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import percentile, scratch_database
 
 from conveyor import Conveyor
-from conveyor.store import monitoring
 from conveyor.web import create_app
 from conveyor.web.monitor import Monitor
 
@@ -131,7 +130,7 @@ def main() -> None:
         print(f"monitor tick: {(time.perf_counter() - t) * 1000:.1f} ms")
         with app.driver.read() as c:
             t = time.perf_counter()
-            monitoring.finished_counts(c)
+            app.driver.job_finished_counts(c)
             recount = (time.perf_counter() - t) * 1000
             print(f"recount of finished states (every 30 s on a table this big): {recount:.0f} ms")
             discarded = [r[0] for r in c.exec_driver_sql("SELECT id FROM conveyor_jobs WHERE state = 'discarded'")]

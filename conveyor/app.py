@@ -404,6 +404,12 @@ class Conveyor:
             connection=connection,
         )
 
+    def job_spec(self, job: dict[str, Any]) -> JobSpec:
+        """A job given as a mapping (``{"task": ..., "args": [...], "queue": ...}``, the keys ``enqueue``
+        takes) as the validated :class:`JobSpec` ``enqueue_many`` and ``batch`` accept. Raises what
+        ``enqueue`` raises for the same mapping, before anything is written."""
+        return self._spec_from_mapping(job)
+
     def _spec_from_mapping(self, d: dict[str, Any]) -> JobSpec:
         unknown = set(d) - _SPEC_KEYS
         if unknown:
@@ -483,7 +489,7 @@ class Conveyor:
         self, *, queue: str | None, task: str | None, error_class: str, page: int = 1000
     ) -> list[list[int]]:
         """Ids of discarded jobs matching the filters whose last error is of ``error_class``, in chunks."""
-        from conveyor.store.monitoring import error_class as class_of
+        from conveyor.store.queries.job_errors import error_class as class_of
 
         chunks: list[list[int]] = []
         before: int | None = None
@@ -515,7 +521,7 @@ class Conveyor:
         states = [JobState.DISCARDED.value]
         if error_class is None:
             return self.driver.list_jobs(states, queue=queue, task=task, limit=limit, before_id=before_id)
-        from conveyor.store.monitoring import error_class as class_of
+        from conveyor.store.queries.job_errors import error_class as class_of
 
         out: list[JobRecord] = []
         page = max(limit, 200)

@@ -1,63 +1,35 @@
 """Batches: a group of jobs with shared counts and progress, and a callback that runs exactly once.
 
-The jobs' state changes count themselves into the batch row in the same transaction (see
-``Driver.settle_batches``), so the counts are exact and the callback fires once, in the transaction that
-finished the last job. ``on_complete`` runs when every job completed; ``on_failure`` when every job
-finished and at least one was discarded. Callbacks receive the batch id and are built like any job of
-their task (its queue, priority, attempts, timeout, lock and unique keys; :func:`callback_builder`), so they
-are retried like any job.
+The jobs' state changes count themselves into the batch row in the same transaction (the driver's
+``settle_batches``, :mod:`conveyor.store.queries.batches`), so the counts are exact and the callback fires
+once, in the transaction that finished the last job. ``on_complete`` runs when every job completed;
+``on_failure`` when every job finished and at least one was discarded. Callbacks receive the batch id and
+are built like any job of their task (its queue, priority, attempts, timeout, lock and unique keys;
+:func:`callback_builder`), so they are retried like any job.
+
+This module keeps what is not SQL (validating jobs, naming callbacks, messages); every read and write of
+the batch table is a ``batch_*`` method of the driver.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import insert, select, update
 
 from conveyor.engine import clock
 from conveyor.engine.job import InsertRow, JobSpec
-from conveyor.engine.states import WAITING, JobState
+from conveyor.engine.states import JobState
 from conveyor.errors import ConveyorError
-from conveyor.store import schema
+from conveyor.store.queries.batches import BatchRecord
 
 if TYPE_CHECKING:
     from conveyor.app import Conveyor
     from conveyor.engine.task import Task
 
-B = schema.batches
-J = schema.jobs
-
 
 class BatchNotFoundError(ConveyorError):
     def __init__(self, batch_id: int) -> None:
         super().__init__(f"batch {batch_id} not found")
-
-
-@dataclass(frozen=True, slots=True)
-class BatchRecord:
-    id: int
-    name: str
-    state: str  # running, completed, failed, cancelled
-    total: int
-    completed: int
-    failed: int
-    cancelled: int
-    created_at: float
-    finished_at: float | None
-    on_complete: str | None
-    on_failure: str | None
-    callback_job_id: int | None
-
-    @property
-    def pending(self) -> int:
-        return self.total - self.completed - self.failed - self.cancelled
-
-    @property
-    def progress(self) -> float:
-        """Share of jobs finished, 0..1."""
-        return 1.0 if not self.total else (self.total - self.pending) / self.total
 
 
 def callback_builder(app: Conveyor) -> Callable[[str, int, str | None, float], InsertRow]:
@@ -99,30 +71,24 @@ def create_batch(
     on_complete: Task[Any, Any] | str | None = None,
     on_failure: Task[Any, Any] | str | None = None,
 ) -> BatchRecord:
-    """Insert the batch row and its jobs in one transaction: all of it exists, or none."""
-    specs = [j if isinstance(j, JobSpec) else app._spec_from_mapping(j) for j in jobs]
+    """Insert the batch row and its jobs in one transaction: all of it exists, or none. Every job is
+    validated before anything is written."""
+    specs = [j if isinstance(j, JobSpec) else app.job_spec(j) for j in jobs]
     if not specs:
         raise ValueError(f"batch {name!r} has no jobs")
     done_name, done_queue = _task_name(app, on_complete)
     fail_name, fail_queue = _task_name(app, on_failure)
     now = clock.now()
     with app.driver.begin() as c:
-        batch_id = c.execute(
-            insert(B)
-            .values(
-                name=name,
-                state="running",
-                total=len(specs),
-                completed=0,
-                failed=0,
-                cancelled=0,
-                on_complete=done_name,
-                on_failure=fail_name,
-                callback_queue=done_queue or fail_queue,
-                created_at=now,
-            )
-            .returning(B.c.id)
-        ).scalar_one()
+        batch_id = app.driver.batch_insert(
+            c,
+            name=name,
+            total=len(specs),
+            on_complete=done_name,
+            on_failure=fail_name,
+            callback_queue=done_queue or fail_queue,
+            now=now,
+        )
         for spec in specs:
             spec.batch_id = batch_id
         app.enqueue_many(specs, connection=c)
@@ -149,31 +115,23 @@ def dispatch_chunks(
     )
 
 
-def _record(row: Any) -> BatchRecord:
-    return BatchRecord(**{k: row[k] for k in BatchRecord.__slots__})
-
-
 def get_batch(app: Conveyor, batch_id: int) -> BatchRecord:
-    with app.driver.begin() as c:
-        row = c.execute(select(B).where(B.c.id == batch_id)).mappings().first()
-    if row is None:
+    """The batch, or :class:`BatchNotFoundError`."""
+    record = app.driver.batch_get(batch_id)
+    if record is None:
         raise BatchNotFoundError(batch_id)
-    return _record(row)
+    return record
 
 
 def list_batches(app: Conveyor, limit: int = 50, before_id: int | None = None) -> list[BatchRecord]:
-    q = select(B).order_by(B.c.id.desc()).limit(limit)
-    if before_id is not None:
-        q = q.where(B.c.id < before_id)
-    with app.driver.begin() as c:
-        return [_record(r) for r in c.execute(q).mappings()]
+    """Newest first; ``before_id`` pages on (pass the last id of the previous page)."""
+    return app.driver.batch_list(limit, before_id)
 
 
 def retry_failed(app: Conveyor, batch_id: int) -> int:
     """Put the batch's discarded jobs back in their queues; the batch runs again until they finish."""
     get_batch(app, batch_id)
-    with app.driver.begin() as c:
-        ids = [r[0] for r in c.execute(select(J.c.id).where(J.c.batch_id == batch_id, J.c.state == JobState.DISCARDED))]
+    ids = app.driver.batch_discarded_job_ids(batch_id)
     if ids:
         app.retry(ids)
     return len(ids)
@@ -182,16 +140,17 @@ def retry_failed(app: Conveyor, batch_id: int) -> int:
 def cancel_batch(app: Conveyor, batch_id: int) -> tuple[int, int]:
     """Cancel the batch's waiting jobs and ask its running ones to stop. Returns (cancelled, asked)."""
     get_batch(app, batch_id)
-    now = clock.now()
-    with app.driver.begin() as c:
-        cancelled = c.execute(
-            update(J)
-            .where(J.c.batch_id == batch_id, J.c.state.in_(list(WAITING)))
-            .values(state=JobState.CANCELLED, finished_at=now)
-        ).rowcount
-        if cancelled:
-            app.driver.settle_batches(c.connection.driver_connection, {batch_id: [0, 0, cancelled]}, now)
-        asked = c.execute(
-            update(J).where(J.c.batch_id == batch_id, J.c.state == JobState.EXECUTING).values(cancel_requested=True)
-        ).rowcount
-    return int(cancelled), int(asked)
+    return app.driver.batch_cancel(batch_id, clock.now())
+
+
+__all__ = [
+    "BatchNotFoundError",
+    "BatchRecord",
+    "callback_builder",
+    "cancel_batch",
+    "create_batch",
+    "dispatch_chunks",
+    "get_batch",
+    "list_batches",
+    "retry_failed",
+]

@@ -24,7 +24,17 @@ from conveyor.engine.retry import next_attempt_at
 from conveyor.engine.states import FINISHED, WAITING, JobState
 from conveyor.errors import InvalidStateError, JobNotFoundError
 from conveyor.store import schema
-from conveyor.store.queries import LockQueries, RateLimitQueries, ScheduleQueries, ScheduleRunQueries
+from conveyor.store.queries import (
+    BatchQueries,
+    JobErrorQueries,
+    JobReadQueries,
+    LockQueries,
+    RateLimitQueries,
+    ScheduleQueries,
+    ScheduleRunQueries,
+    WorkerQueries,
+)
+from conveyor.store.queries.batches import BATCH_COUNTERS, batch_counts
 
 S = JobState
 J = schema.jobs
@@ -64,17 +74,6 @@ class Failure:
     retry_at: float | None  # None: no attempts left, discard
 
 
-#: Final job states that count towards a batch, and the batch counter each one increments.
-BATCH_COUNTERS = {S.COMPLETED: 0, S.DISCARDED: 1, S.CANCELLED: 2}
-
-SETTLE_BATCH = """
-UPDATE conveyor_batches SET completed = completed + ?, failed = failed + ?, cancelled = cancelled + ?
-WHERE id = ?
-RETURNING total, completed, failed, cancelled, state, on_complete, on_failure, callback_queue
-"""
-FINISH_BATCH = "UPDATE conveyor_batches SET state = ?, finished_at = ?, callback_job_id = ? WHERE id = ?"
-
-
 @dataclass(slots=True)
 class LostJob:
     """An executing job whose worker is gone (died, or stopped renewing its lease), as rescue reads it."""
@@ -106,20 +105,22 @@ def quarantine_message(crashes: int, cause: str) -> str:
     )
 
 
-def batch_counts(rows: Sequence[tuple[Any, Any]]) -> dict[int, list[int]]:
-    """``(batch_id, new state)`` rows of jobs that just changed state -> counter deltas per batch."""
-    counts: dict[int, list[int]] = {}
-    for batch_id, state in rows:
-        if batch_id is not None and state in BATCH_COUNTERS:
-            counts.setdefault(batch_id, [0, 0, 0])[BATCH_COUNTERS[state]] += 1
-    return counts
-
-
-class Driver(LockQueries, RateLimitQueries, ScheduleQueries, ScheduleRunQueries, ABC):
+class Driver(
+    LockQueries,
+    RateLimitQueries,
+    ScheduleQueries,
+    ScheduleRunQueries,
+    BatchQueries,
+    JobReadQueries,
+    JobErrorQueries,
+    WorkerQueries,
+    ABC,
+):
     """One database. Subclasses: :class:`SQLiteDriver`, :class:`PostgresDriver`.
 
-    The SQL of the coordination and scheduler tables comes from one mixin per table
-    (:mod:`conveyor.store.queries`: locks, rate limits, schedules, schedule runs)."""
+    The SQL of the coordination, scheduler and monitoring tables comes from one mixin per table
+    (:mod:`conveyor.store.queries`: locks, rate limits, schedules, schedule runs, batches (with their
+    settlement, ``settle_batches``), the read side of jobs and job errors, workers)."""
 
     name: str
     #: DB-API placeholder of the raw connections ("?" or "%s"), for the few statements shared here.
@@ -128,31 +129,6 @@ class Driver(LockQueries, RateLimitQueries, ScheduleQueries, ScheduleRunQueries,
     def q(self, sql: str) -> str:
         """A statement written with ``?`` placeholders, in this driver's placeholder style."""
         return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
-
-    def settle_batches(self, conn: Any, counts: dict[int, list[int]], now: float) -> None:
-        """Count finished jobs into their batches and, for a batch whose last job just finished, fire
-        its callback. Must run in the transaction that changed the jobs' states: the batch row's lock
-        (taken by the first UPDATE) makes exactly one transaction see the batch finish."""
-        for batch_id, (done, failed, cancelled) in sorted(counts.items()):
-            row = conn.execute(self.q(SETTLE_BATCH), (done, failed, cancelled, batch_id)).fetchone()
-            if row is None:
-                continue
-            total, n_done, n_failed, n_cancelled, state, on_complete, on_failure, callback_queue = row
-            if state != "running" or n_done + n_failed + n_cancelled < total:
-                continue
-            final = "failed" if n_failed else "cancelled" if n_cancelled else "completed"
-            callback = on_failure if n_failed else None if n_cancelled else on_complete
-            callback_id = None
-            if callback:
-                if self.build_callback is not None:  # the app's: built like any job of that task
-                    callback_row = self.build_callback(callback, batch_id, callback_queue, now)
-                else:
-                    payload = f"[{batch_id}]"
-                    callback_row = InsertRow(
-                        callback_queue or "default", callback, payload, "{}", S.AVAILABLE.value, 0, 3, None, now, now
-                    )
-                callback_id = self.insert_jobs(conn, [callback_row], in_transaction=True)[0]
-            conn.execute(self.q(FINISH_BATCH), (final, now, callback_id, batch_id))
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -478,7 +454,7 @@ class Driver(LockQueries, RateLimitQueries, ScheduleQueries, ScheduleRunQueries,
             for state in (S.COMPLETED, S.DISCARDED):  # one range scan of the finished index per state
                 for q, minute, hour in c.execute(
                     select(J.c.queue, func.sum(case((J.c.finished_at >= now - 60, 1), else_=0)), func.count())
-                    .where(J.c.state == state, J.c.finished_at >= now - 3600)
+                    .where(J.c.state == state, text(schema.FINISHED_WHERE), J.c.finished_at >= now - 3600)
                     .group_by(J.c.queue)
                 ):
                     r = recent.setdefault(q, [0, 0, 0, 0])
@@ -538,11 +514,14 @@ class Driver(LockQueries, RateLimitQueries, ScheduleQueries, ScheduleRunQueries,
             if res.rowcount == 0:
                 c.execute(insert(Q).values(name=queue, paused=False, global_limit=global_limit, updated_at=now))
 
-    def queue_settings(self) -> dict[str, tuple[bool, int | None]]:
-        """name -> (paused, global limit) for every queue with settings."""
+    def queue_settings(self, conn: Connection | None = None) -> dict[str, tuple[bool, int | None]]:
+        """name -> (paused, global limit) for every queue with settings (in ``conn``'s transaction if given)."""
         Q = schema.queues
+        q = select(Q.c.name, Q.c.paused, Q.c.global_limit)
+        if conn is not None:
+            return {n: (bool(p), g) for n, p, g in conn.execute(q)}
         with self.begin() as c:
-            return {n: (bool(p), g) for n, p, g in c.execute(select(Q.c.name, Q.c.paused, Q.c.global_limit))}
+            return {n: (bool(p), g) for n, p, g in c.execute(q)}
 
     def paused_queues(self) -> set[str]:
         with self.begin() as c:
@@ -566,20 +545,6 @@ class Driver(LockQueries, RateLimitQueries, ScheduleQueries, ScheduleRunQueries,
             )
 
     # ------------------------------------------------------------------ workers
-    def register_worker(self, row: dict[str, Any]) -> None:
-        with self.begin() as c:
-            c.execute(insert(schema.workers).values(**row))
-
-    def heartbeat_worker(self, worker_id: str, now: float) -> None:
-        W = schema.workers
-        with self.begin() as c:
-            c.execute(update(W).where(W.c.id == worker_id).values(heartbeat_at=now))
-
-    def unregister_worker(self, worker_id: str, stale_before: float) -> None:
-        W = schema.workers
-        with self.begin() as c:
-            c.execute(delete(W).where(or_(W.c.id == worker_id, W.c.heartbeat_at < stale_before)))
-
     def executing_jobs_of(self, worker_prefix: str) -> list[dict[str, Any]]:
         """Executing jobs held by a worker's children (for timeouts and crash handling)."""
         cols = (J.c.id, J.c.worker_id, J.c.task, J.c.attempt, J.c.max_attempts, J.c.attempted_at, J.c.timeout)
@@ -631,4 +596,4 @@ def worker_lost_message(worker_id: str | None) -> str:
     return f"worker lost: {worker_id or 'unknown worker'} stopped renewing its lease (killed or machine lost)"
 
 
-__all__ = ["FINISHED", "Driver", "Failure", "LostJob", "QueueStats"]
+__all__ = ["BATCH_COUNTERS", "FINISHED", "Driver", "Failure", "LostJob", "QueueStats", "batch_counts"]

@@ -26,7 +26,7 @@ from conveyor.engine.states import JobState
 from conveyor.errors import ConveyorError, InvalidStateError, JobNotFoundError
 from conveyor.scheduler.catalog import RunRecord, ScheduleView
 from conveyor.scheduler.cron import compile_cron
-from conveyor.store import monitoring as m
+from conveyor.store.queries import JobFilter, error_class
 from conveyor.web.monitor import Monitor, progress_view
 
 if TYPE_CHECKING:
@@ -172,17 +172,18 @@ class Backend:
             raise InvalidStateError(f"unknown state {state!r} (states: {', '.join(s.value for s in S)})")
         before = decode_cursor(cursor)
         text = (q or "").strip() or None
-        f = m.JobFilter(state=state or None, queue=queue or None, task=task or None, q=text)
-        with self.app.driver.read() as conn:
-            rows = m.search_jobs(conn, f, before, limit + 1) if text is None else self._search(conn, f, before, limit)
+        f = JobFilter(state=state or None, queue=queue or None, task=task or None, q=text)
+        d = self.app.driver
+        with d.read() as conn:
+            rows = d.job_search(conn, f, before, limit + 1) if text is None else self._search(conn, f, before, limit)
             page = rows[:limit]
-            errors = m.last_errors(conn, [r["id"] for r in page if r["attempt"] > 0])
+            errors = d.job_error_last(conn, [r["id"] for r in page if r["attempt"] > 0])
         return {
             "jobs": [self._summary(r, errors.get(r["id"])) for r in page],
             "next_cursor": encode_cursor(page[-1]["id"]) if len(rows) > limit else None,
         }
 
-    def _search(self, conn: Connection, f: m.JobFilter, before: int | None, limit: int) -> list[dict[str, Any]]:
+    def _search(self, conn: Connection, f: JobFilter, before: int | None, limit: int) -> list[dict[str, Any]]:
         """Up to ``limit + 1`` jobs whose *redacted* arguments contain ``f.q`` (or whose id it is).
 
         The database narrows the candidates (a substring of the stored arguments); each is then checked
@@ -193,7 +194,7 @@ class Backend:
         chunk = max(limit + 1, 200)
         out: list[dict[str, Any]] = []
         while len(out) <= limit:
-            rows = m.search_jobs(conn, f, before, chunk)
+            rows = self.app.driver.job_search(conn, f, before, chunk)
             out += [r for r in rows if self._visible_match(r, needle)]
             if len(rows) < chunk:
                 break
@@ -214,7 +215,7 @@ class Backend:
         rate and ETA, timings, and the batch/schedule/lock it belongs to."""
         rec = self.app.get_job(job_id)
         with self.app.driver.read() as conn:
-            sched = m.schedule_of_job(conn, job_id)
+            sched = self.app.driver.schedule_run_of_job(conn, job_id)
         batch = None
         if rec.batch_id is not None:
             try:
@@ -252,7 +253,7 @@ class Backend:
                     "attempt": e.attempt,
                     "at": e.at,
                     "error": e.error,
-                    "error_class": m.error_class(e.error),
+                    "error_class": error_class(e.error),
                     "traceback": e.traceback,
                 }
                 for e in rec.errors
@@ -306,13 +307,14 @@ class Backend:
 
     def failed_groups(self) -> list[dict[str, Any]]:
         """Failed jobs grouped by task and error class, biggest group first (Sidekiq's morgue, grouped)."""
-        with self.app.driver.read() as conn:
-            failed = m.failed_jobs(conn)
-            errs = m.last_errors(conn, [f[0] for f in failed])
+        d = self.app.driver
+        with d.read() as conn:
+            failed = d.job_discarded(conn)
+            errs = d.job_error_last(conn, [f[0] for f in failed])
         groups: dict[tuple[str, str], dict[str, Any]] = {}
         for job_id, task, queue, finished_at in failed:
             message = errs.get(job_id)
-            key = (task, m.error_class(message))
+            key = (task, error_class(message))
             g = groups.get(key)
             if g is None:
                 g = groups[key] = {
@@ -491,9 +493,10 @@ class Backend:
         return out
 
     def jobs_of_batch(self, batch_id: int, limit: int = 50) -> list[dict[str, Any]]:
-        with self.app.driver.read() as conn:
-            rows = m.failed_of_batch(conn, batch_id, limit)
-            errors = m.last_errors(conn, [r["id"] for r in rows])
+        d = self.app.driver
+        with d.read() as conn:
+            rows = d.batch_failed_jobs(conn, batch_id, limit)
+            errors = d.job_error_last(conn, [r["id"] for r in rows])
         return [self._summary(r, errors.get(r["id"])) for r in rows]
 
     def batch_retry_failed(self, batch_id: int) -> dict[str, Any]:

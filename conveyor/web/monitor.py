@@ -32,20 +32,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection
 
 from conveyor.engine import clock
 from conveyor.engine.states import JobState
-from conveyor.store import monitoring as m
-from conveyor.store import schema
 from conveyor.store.base import QueueStats
+from conveyor.store.queries.jobs import FINISHED_STATES
 
 if TYPE_CHECKING:
     from conveyor.app import Conveyor
 
 log = logging.getLogger("conveyor.web")
 S = JobState
-J = schema.jobs
 
 #: Job duration histogram buckets (seconds), from quick no-ops to hour-long imports.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
@@ -209,28 +207,29 @@ class Monitor:
 
     # ------------------------------------------------------------------ one tick
     def tick(self) -> None:
-        with self._lock, self.app.driver.read() as conn:
+        d = self.app.driver
+        with self._lock, d.read() as conn:  # one snapshot: every figure of a tick agrees with the others
             now = clock.now()
             if not self._backfilled:
                 self._backfill(conn, now)
-            live = m.live_counts(conn)
+            live = d.job_live_counts(conn)
             events: list[tuple[str, dict[str, Any]]] = []
             self._aggregate(conn, now)
             if now - self._totals_at >= (self.interval if self._totals_cost < 0.02 else self.slow_interval):
                 started = time.perf_counter()
-                self._finished_totals = m.finished_counts(conn)
+                self._finished_totals = d.job_finished_counts(conn)
                 self._totals_cost = time.perf_counter() - started
                 self._totals_at = now
             counts: dict[str, dict[str, int]] = {}
             for source in (live, self._finished_totals):
                 for queue, by_state in source.items():
                     counts.setdefault(queue, {}).update(by_state)
-            settings = m.queue_settings(conn)
+            settings = d.queue_settings(conn)
             for queue in settings:
                 counts.setdefault(queue, {})
-            executing = m.executing(conn)
-            workers = m.workers(conn)
-            head = m.head_of_line(conn, [q for q, c in counts.items() if c.get(S.AVAILABLE.value)])
+            executing = d.job_executing(conn)
+            workers = d.worker_list(conn)
+            head = d.job_head_of_line(conn, [q for q, c in counts.items() if c.get(S.AVAILABLE.value)])
             events.extend(self._feed(conn, now, executing))
             self._snapshot = Snapshot(
                 at=now,
@@ -249,15 +248,16 @@ class Monitor:
 
     def _backfill(self, conn: Connection, now: float) -> None:
         """Fill the chart series (24 h) and the per-queue slots (1 h) once, from the retained finished jobs."""
+        d = self.app.driver
         end = now - self.lag
-        for start, _queue, state, n in m.finished_series(conn, now - 86400, end, 60.0):
+        for start, _queue, state, n in d.job_finished_series(conn, now - 86400, end, 60.0):
             self._count(self.minutes.setdefault(start, [0, 0]), state, n)
-        for start, queue, state, n in m.finished_series(conn, now - 3600, end, SLOT):
+        for start, queue, state, n in d.job_finished_series(conn, now - 3600, end, SLOT):
             self._count(self.slots.setdefault(queue, {}).setdefault(start, [0, 0]), state, n)
         self._window_start = end
         self._event_after = end
-        self._last_job_id = m.max_job_id(conn)
-        self._last_run_id = m.max_run_id(conn)
+        self._last_job_id = d.job_max_id(conn)
+        self._last_run_id = d.schedule_run_max_id(conn)
         self._batches_after = now
         self._backfilled = True
 
@@ -286,21 +286,13 @@ class Monitor:
         end = now - self.lag
         if end <= self._window_start:
             return
-        duration = J.c.finished_at - J.c.attempted_at
-        bucket_cols = [func.sum(case((duration <= b, 1), else_=0)) for b in DURATION_BUCKETS]
-        slot_no = func.floor(J.c.finished_at / SLOT)
-        for state in m.FINISHED_STATES:  # one range scan of the finished index per state
-            rows = conn.execute(
-                select(J.c.queue, J.c.task, slot_no, func.count(), func.sum(duration), *bucket_cols)
-                .where(J.c.state == state, J.c.finished_at >= self._window_start, J.c.finished_at < end)
-                .group_by(J.c.queue, J.c.task, slot_no)
-            ).all()
-            for queue, task, slot, n, dsum, *buckets in rows:
-                n = int(n)
-                start = float(slot) * SLOT
-                self._count(self.slots.setdefault(queue, {}).setdefault(start, [0, 0]), state, n)
+        for state in FINISHED_STATES:  # one range scan of the finished index per state
+            rows = self.app.driver.job_finished_aggregate(conn, state, self._window_start, end, SLOT, DURATION_BUCKETS)
+            for row in rows:
+                n, start = row.count, row.slot_start
+                self._count(self.slots.setdefault(row.queue, {}).setdefault(start, [0, 0]), state, n)
                 self._count(self.minutes.setdefault(start - start % 60, [0, 0]), state, n)
-                st = self.tasks.setdefault((queue, task), TaskStats())
+                st = self.tasks.setdefault((row.queue, row.task), TaskStats())
                 if state == S.COMPLETED.value:
                     st.completed += n
                 elif state == S.DISCARDED.value:
@@ -309,9 +301,9 @@ class Monitor:
                     st.cancelled += n
                     continue
                 st.duration_count += n
-                st.duration_sum += float(dsum or 0.0)
-                for i, b in enumerate(buckets):
-                    st.duration_buckets[i] += int(b or 0)
+                st.duration_sum += row.duration_sum
+                for i, b in enumerate(row.duration_buckets):
+                    st.duration_buckets[i] += b
         self._window_start = end
         horizon = now - 86400 - 60
         for k in [k for k in self.minutes if k < horizon]:
@@ -325,19 +317,20 @@ class Monitor:
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """Events for the newest changes: finished and inserted jobs, progress, schedules, batches."""
         assert self._event_after is not None and self._last_job_id is not None and self._last_run_id is not None
+        d = self.app.driver
         newest = self._event_after
-        for r in m.finished_after(conn, self._event_after - self.lag, 200):
+        for r in d.job_finished_after(conn, self._event_after - self.lag, 200):
             newest = max(newest, r.finished_at)
             if r.id in self._event_seen_set:
                 continue
             self._remember(r.id)
             yield "job", {"id": r.id, "queue": r.queue, "task": r.task, "state": r.state, "finished_at": r.finished_at}
         self._event_after = newest
-        inserted = m.inserted_after(conn, self._last_job_id, 200)
+        inserted = d.job_inserted_after(conn, self._last_job_id, 200)
         for job_id, queue, task, state in inserted:
             yield "job", {"id": job_id, "queue": queue, "task": task, "state": state}
         if inserted:
-            self._last_job_id = inserted[-1][0] if len(inserted) < 200 else m.max_job_id(conn)
+            self._last_job_id = inserted[-1][0] if len(inserted) < 200 else d.job_max_id(conn)
         progress: dict[int, Any] = {}
         for job in executing:
             progress[job["id"]] = job["progress"]
@@ -350,11 +343,11 @@ class Monitor:
         self._progress = progress
         for job_id in [i for i in self._origins if i not in progress]:
             del self._origins[job_id]
-        for run in m.runs_after(conn, self._last_run_id):
+        for run in d.schedule_run_after(conn, self._last_run_id):
             self._last_run_id = run["id"]
             yield "schedule", {"key": run["schedule_key"], "run_id": run["id"], "job_id": run["job_id"]}
         assert self._batches_after is not None
-        for b in m.batches_finished_after(conn, self._batches_after):
+        for b in d.batch_finished_after(conn, self._batches_after):
             self._batches_after = max(self._batches_after, float(b["finished_at"]) + 1e-6)
             yield "batch", {k: b[k] for k in ("id", "name", "state", "total", "completed", "failed", "cancelled")}
 

@@ -205,3 +205,25 @@ def test_callback_of_a_task_this_process_does_not_know_gets_the_attempts_setting
         0,
     )
     app.close()
+
+
+def test_jobs_given_as_mappings_are_validated_like_enqueue_and_a_bad_one_writes_nothing(app: Conveyor) -> None:
+    from conveyor import SerializationError
+
+    @app.task
+    def noop(i: int) -> None: ...
+
+    with pytest.raises(SerializationError, match=r"unknown job option\(s\): colour"):
+        app.batch([{"task": "noop", "args": [1]}, {"task": "noop", "args": [2], "colour": "red"}], name="bad")
+    assert list_batches(app) == []
+    batch = app.batch([{"task": "noop", "args": [1], "queue": "q2", "priority": 3}], name="ok")
+    (job,) = app.driver.list_jobs([JobState.AVAILABLE.value], queue="q2")
+    assert (job.batch_id, job.args, job.priority) == (batch.id, [1], 3)
+
+
+def test_job_spec_turns_a_mapping_into_the_spec_enqueue_would_write(app: Conveyor) -> None:
+    @app.task(queue="imports", max_attempts=5)
+    def load(path: str) -> None: ...
+
+    spec = app.job_spec({"task": "load", "args": ["a.csv"], "priority": 2})
+    assert (spec.task, spec.args, spec.queue, spec.priority, spec.max_attempts) == ("load", ["a.csv"], "imports", 2, 5)

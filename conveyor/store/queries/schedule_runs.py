@@ -165,3 +165,24 @@ class ScheduleRunQueries(TableQueries):
         latest = select(func.max(R.c.id)).group_by(R.c.schedule_key).scalar_subquery()
         q = select(*_run_cols()).select_from(R.outerjoin(J, J.c.id == R.c.job_id)).where(R.c.id.in_(latest))
         return {r["schedule_key"]: dict(r) for r in conn.execute(q).mappings()}
+
+    def schedule_run_of_job(self, conn: Connection, job_id: int) -> tuple[str, int] | None:
+        """(schedule key, run id) of the run that queued ``job_id``, or None if the scheduler did not."""
+        R = _runs()
+        row = conn.execute(select(R.c.schedule_key, R.c.id).where(R.c.job_id == job_id).limit(1)).first()
+        return None if row is None else (row[0], int(row[1]))
+
+    def schedule_run_after(self, conn: Connection, after_id: int, limit: int = 200) -> list[dict[str, Any]]:
+        """Runs recorded after ``after_id``, oldest first (the dashboard's change feed of fired schedules)."""
+        R = _runs()
+        q = (
+            select(R.c.id, R.c.schedule_key, R.c.kind, R.c.status, R.c.job_id, R.c.created_at)
+            .where(R.c.id > after_id)
+            .order_by(R.c.id)
+            .limit(limit)
+        )
+        return [dict(r) for r in conn.execute(q).mappings()]
+
+    def schedule_run_max_id(self, conn: Connection) -> int:
+        """The newest run's id (0 when there is none): where the feed of runs starts."""
+        return int(conn.execute(select(func.max(_runs().c.id))).scalar() or 0)

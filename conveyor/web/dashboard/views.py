@@ -24,7 +24,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from conveyor.coordination.batches import BatchNotFoundError
 from conveyor.errors import ConveyorError, JobNotFoundError
 from conveyor.scheduler.errors import UnknownScheduleError
-from conveyor.store.monitoring import error_class as error_class_of
+from conveyor.store.queries import error_class as error_class_of
 from conveyor.web.backend import MAX_ID, Backend
 from conveyor.web.dashboard import charts
 from conveyor.web.dashboard.filters import FILTERS, GLOBALS
