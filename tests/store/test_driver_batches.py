@@ -121,24 +121,20 @@ def test_a_discarded_job_makes_the_batch_failed_and_fires_on_failure(driver: Dri
     assert _callbacks(driver, "report") == []
 
 
-def test_concurrent_acknowledgements_settle_the_batch_exactly_once(driver: Driver) -> None:
-    """Every job of each batch is acknowledged at the same moment by a worker of its own: the counts add
-    up and exactly one of them sees the batch finish (one callback, one final state)."""
-    workers = 6
-    for round_ in range(4):
-        queue = f"race{round_}"
-        batch_id, _ = _batch(driver, workers, on_complete="report", queue=queue)
-        conns = [driver.connect() for _ in range(workers)]
+def _acknowledge_at_once(driver: Driver, queue: str, workers: int) -> None:
+    """Each of ``workers`` workers holds one job of ``queue`` and acknowledges it at the same moment."""
+    conns = [driver.connect() for _ in range(workers)]
+    try:
         held = [_fetch_all(driver, conns[w], queue, 1, f"w{w}") for w in range(workers)]
-        assert sorted(len(h) for h in held) == [1] * workers
+        assert [len(h) for h in held] == [1] * workers
         start = threading.Barrier(workers)
         errors: list[BaseException] = []
 
-        def ack(w: int, start: threading.Barrier = start, held: list[list[int]] = held) -> None:
+        def ack(w: int) -> None:
             try:
                 start.wait()
                 driver.complete_jobs(conns[w], [(held[w][0], None)], f"w{w}", T0 + 5)
-            except BaseException as exc:  # reported below, with the round
+            except BaseException as exc:  # reported below
                 errors.append(exc)
 
         threads = [threading.Thread(target=ack, args=(w,)) for w in range(workers)]
@@ -146,9 +142,19 @@ def test_concurrent_acknowledgements_settle_the_batch_exactly_once(driver: Drive
             t.start()
         for t in threads:
             t.join(30)
+        assert errors == []
+    finally:
         for c in conns:
             c.close()
-        assert errors == [], f"round {round_}: {errors!r}"
+
+
+def test_concurrent_acknowledgements_settle_the_batch_exactly_once(driver: Driver) -> None:
+    """Every job of each batch is acknowledged at the same moment by a worker of its own: the counts add
+    up and exactly one of them sees the batch finish (one callback, one final state)."""
+    workers = 6
+    for round_ in range(4):
+        batch_id, _ = _batch(driver, workers, on_complete="report", queue=f"race{round_}")
+        _acknowledge_at_once(driver, f"race{round_}", workers)
         b = _get(driver, batch_id)
         assert (b.state, b.completed, b.pending) == ("completed", workers, 0), f"round {round_}"
         with driver.read() as c:
@@ -157,7 +163,7 @@ def test_concurrent_acknowledgements_settle_the_batch_exactly_once(driver: Drive
 
 
 def test_cancel_cancels_waiting_jobs_asks_running_ones_and_counts_them(driver: Driver) -> None:
-    batch_id, ids = _batch(driver, 3, on_complete="report")
+    batch_id, _ = _batch(driver, 3, on_complete="report")
     conn = driver.connect()
     try:
         running = _fetch_all(driver, conn, "default", 1, "w1")
@@ -242,4 +248,3 @@ def test_batch_and_jobs_created_in_one_transaction_vanish_together_on_error(driv
         driver.batch_insert(c, name="x", total=1, on_complete=None, on_failure=None, callback_queue=None, now=T0)
         raise RuntimeError("boom")
     assert driver.batch_list() == []
-
