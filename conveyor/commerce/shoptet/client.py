@@ -248,10 +248,15 @@ class ShoptetClient:
     def get_order(self, code: str, *, include: Iterable[str] | None = None) -> OrderDetail:
         """One order with its lines and addresses (``GET /api/orders/{code}``); ``include`` adds optional
         sections (notes, images, shippingDetails, stockLocation, surchargeParameters…)."""
+        order = self.get_order_data(code, include=include)
+        return validate(OrderDetail, order, "code", f"shop {self.shop} order", code=code)
+
+    def get_order_data(self, code: str, *, include: Iterable[str] | None = None) -> dict[str, Any]:
+        """:meth:`get_order` as Shoptet sent it (``data.order``, a dict), not validated against the model:
+        for a caller that validates the record itself, once (the sync pipelines do, as they make rows)."""
         params = {"include": _csv(include)} if include else None
         data = self._data(self._get(f"/api/orders/{_segment(code)}", params), f"order {code}", code=code)
-        order = _field(data, "order", f"order {code}", code=code)
-        return validate(OrderDetail, order, "code", f"shop {self.shop} order", code=code)
+        return _object(_field(data, "order", f"order {code}", code=code), f"shop {self.shop} order {code}", code)
 
     def fetch_order_details(
         self, codes: Iterable[str], *, concurrency: int = 3, include: Iterable[str] | None = None
@@ -319,9 +324,14 @@ class ShoptetClient:
     def get_product(self, guid: str, *, include: Iterable[str] | None = None) -> ProductDetail:
         """One product with its variants (``GET /api/products/{guid}``); ``include`` adds sections such
         as perStockAmounts or perPricelistPrices. Its ``data`` is the product itself, not wrapped."""
+        product = self.get_product_data(guid, include=include)
+        return validate(ProductDetail, product, "guid", f"shop {self.shop} product", code=guid)
+
+    def get_product_data(self, guid: str, *, include: Iterable[str] | None = None) -> dict[str, Any]:
+        """:meth:`get_product` as Shoptet sent it (a dict), not validated against the model."""
         params = {"include": _csv(include)} if include else None
         data = self._data(self._get(f"/api/products/{_segment(guid)}", params), f"product {guid}", code=guid)
-        return validate(ProductDetail, data, "guid", f"shop {self.shop} product", code=guid)
+        return _object(data, f"shop {self.shop} product {guid}", guid)
 
     # ------------------------------------------------------------------ customers
     def iter_customers(
@@ -724,6 +734,12 @@ def _field(data: Any, key: str, what: str, *, code: str | None = None) -> Any:
     if not isinstance(data, dict) or key not in data:
         raise MalformedResponse(f"{what}: the answer's data has no {key!r}", code=code)
     return data[key]
+
+
+def _object(value: Any, what: str, code: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise MalformedResponse(f"{what}: the record is not a JSON object", code=code)
+    return value
 
 
 def _first_error(body: Any) -> ApiError | None:

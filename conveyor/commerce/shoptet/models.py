@@ -538,3 +538,20 @@ class SystemJob(ShoptetModel):
     def succeeded(self) -> bool:
         """True when the job completed; a snapshot's file is then at ``result_url``."""
         return self.status == "completed"
+
+
+# ---------------------------------------------------------------------------------------------- records
+#: The top-level fields Shoptet's schema requires in a detail record (an order, a product, a customer), which
+#: may be null but must be there, as the detail models above say. The sync pipelines check only these here;
+#: every field they keep is checked once, where it becomes a row (``conveyor.commerce.store.shoptet``), so a
+#: record is judged the same whether it came from the API or from a snapshot, and is validated once.
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    kind: tuple(f.alias or name for name, f in model.model_fields.items() if f.is_required())
+    for kind, model in (("order", OrderDetail), ("product", ProductDetail), ("customer", CustomerDetail))
+}
+
+
+def missing_field(kind: str, record: dict[str, Any]) -> str | None:
+    """The first field Shoptet's schema requires in a ``kind`` record ("order", "product", "customer") that
+    ``record`` lacks, or None. A presence check (about a microsecond a record)."""
+    return next((name for name in REQUIRED_FIELDS[kind] if name not in record), None)

@@ -39,7 +39,7 @@ from conveyor import Snooze
 from conveyor.commerce import store
 from conveyor.commerce.shoptet.client import JOB_POLL_LIMIT
 from conveyor.commerce.shoptet.errors import JobNotFinished, NotFound, ShoptetError, SnapshotCorruptError
-from conveyor.commerce.shoptet.models import CustomerDetail, OrderDetail, ProductDetail
+from conveyor.commerce.shoptet.models import missing_field
 from conveyor.commerce.shoptet.snapshot_files import SnapshotLineError, iter_snapshot_lines, verify_snapshot
 from conveyor.commerce.shoptet.sync import (
     Cancelled,
@@ -77,14 +77,6 @@ _IMPORTERS: Mapping[str, Callable[[Connection, int, list[Mapping[str, Any]]], Bu
     "customers": lambda conn, shop_id, records: store.import_customers(conn, shop_id, records, chunk_size=IMPORT_CHUNK),
 }
 _SINGULAR = {"orders": "order", "products": "product", "customers": "customer"}
-#: Top-level fields Shoptet's schema requires in each kind of record, as the client's models say. A snapshot
-#: line without one is reported like a malformed detail answer is, so a record is judged the same whether it
-#: came from a snapshot or from the API. A presence check costs ~1 µs a record; validating the whole model
-#: would cost ~50 µs an order (5 s per 100,000), and the store validates every field it keeps anyway.
-_REQUIRED: Mapping[str, tuple[str, ...]] = {
-    kind: tuple(f.alias or name for name, f in model.model_fields.items() if f.is_required())
-    for kind, model in (("orders", OrderDetail), ("products", ProductDetail), ("customers", CustomerDetail))
-}
 
 
 class SnapshotTimeout(ShoptetError):
@@ -269,7 +261,6 @@ def _import_file(pack: ShoptetPack, shop: Shop, kind: str, execution_id: int, fi
     importer = _IMPORTERS[kind]
     handoff = VariantHandoff(pack.inventory_task, shop.id)
     counts = ImportCounts()
-    required = _REQUIRED[kind]
     records: list[Mapping[str, Any]] = []
     bad_lines: list[RecordError] = []
     done = 0
@@ -297,9 +288,9 @@ def _import_file(pack: ShoptetPack, shop: Shop, kind: str, execution_id: int, fi
                 if isinstance(line, SnapshotLineError):
                     reason = f"line {line.line_number}: {line.reason}"
                     bad_lines.append(RecordError(line.code, reason, kind=_SINGULAR[kind]))
-                elif missing := [name for name in required if name not in line]:
+                elif missing := missing_field(_SINGULAR[kind], line):
                     code = line.get("code") or line.get("guid")
-                    reason = f"line {number}: missing field '{missing[0]}' (required by Shoptet's schema)"
+                    reason = f"line {number}: missing field '{missing}' (required by Shoptet's schema)"
                     bad_lines.append(RecordError(str(code) if code else None, reason, kind=_SINGULAR[kind]))
                 else:
                     records.append(line)

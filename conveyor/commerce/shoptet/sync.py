@@ -54,6 +54,7 @@ from conveyor import ConveyorError, Discard, InvalidStateError, JobContext, Snoo
 from conveyor.commerce import store
 from conveyor.commerce.shoptet.client import ShoptetClient
 from conveyor.commerce.shoptet.errors import AuthenticationError, MalformedResponse, NotFound, RateLimited
+from conveyor.commerce.shoptet.models import missing_field
 from conveyor.commerce.store import ExecutionNotFoundError, ImportCounts, RecordError, ShopNotFoundError
 from conveyor.commerce.store.executions import ExecutionStatus
 from conveyor.commerce.store.schema import pipeline_executions, webhook_events
@@ -279,7 +280,7 @@ class IncrementalSpec:
     kind: str  # for record errors: "order", "product"
     identity: str  # attribute of a list item naming the record: "code", "guid"
     list_changed: Callable[[ShoptetClient, datetime, datetime], Iterable[Any]]
-    get_detail: Callable[[ShoptetClient, str], Any]
+    get_detail: Callable[[ShoptetClient, str], dict[str, Any]]  # as Shoptet sent it: validated once, by the store
     import_records: Callable[[Connection, int, list[Mapping[str, Any]]], BulkImport]
     delete_record: Callable[[Connection, int, str], bool]
 
@@ -291,7 +292,7 @@ ORDERS = IncrementalSpec(
     kind="order",
     identity="code",
     list_changed=lambda client, since, until: client.iter_orders(change_time_from=since, change_time_to=until),
-    get_detail=lambda client, code: client.get_order(code),
+    get_detail=lambda client, code: client.get_order_data(code),
     import_records=lambda conn, shop_id, records: store.import_orders(conn, shop_id, records),
     delete_record=store.delete_order,
 )
@@ -302,10 +303,19 @@ PRODUCTS = IncrementalSpec(
     kind="product",
     identity="guid",
     list_changed=lambda client, since, until: client.iter_products(change_time_from=since, change_time_to=until),
-    get_detail=lambda client, guid: client.get_product(guid),
+    get_detail=lambda client, guid: client.get_product_data(guid),
     import_records=lambda conn, shop_id, records: store.import_products(conn, shop_id, records),
     delete_record=store.delete_product,
 )
+
+
+def schema_problem(shop: Shop, kind: str, identity: str, key: str, record: dict[str, Any]) -> str | None:
+    """Why a detail record is unusable before the store looks at it: a field Shoptet's schema requires is
+    missing (the store checks every field it keeps, so this is the only other check a record gets)."""
+    name = missing_field(kind, record)
+    if name is None:
+        return None
+    return f"shop {shop.name} {kind}: record {identity} {key} does not match the schema: missing field '{name}'"
 
 
 def parse_cursor(value: str | None) -> datetime | None:
@@ -423,8 +433,10 @@ def _incremental(pack: ShoptetPack, shop: Shop, spec: IncrementalSpec, execution
                     deleted.append(key)
                 elif isinstance(outcome, MalformedResponse):
                     errors.append(RecordError(key, outcome.message, kind=spec.kind))
+                elif problem := schema_problem(shop, spec.kind, spec.identity, key, outcome):
+                    errors.append(RecordError(key, problem, kind=spec.kind))
                 else:
-                    records.append(outcome.to_shoptet())
+                    records.append(outcome)
                 if len(records) + len(errors) + len(deleted) >= DETAIL_CHUNK:
                     flush()
         if records or errors or deleted:
@@ -552,11 +564,14 @@ def fetch_one_order(pack: ShoptetPack, shop_id: int, code: str) -> dict[str, Any
     try:
         client = pack.client(shop)
         try:
-            detail: Any = client.get_order(code)
+            detail: Any = client.get_order_data(code)
         except NotFound:
             detail = None
         except MalformedResponse as exc:
             detail = exc
+        else:
+            if problem := schema_problem(shop, "order", "code", code, detail):
+                detail = MalformedResponse(problem, code=code)
         handoff = VariantHandoff(pack.inventory_task, shop.id)
         with pack.app.driver.begin() as conn:
             if detail is None:
@@ -566,7 +581,7 @@ def fetch_one_order(pack: ShoptetPack, shop_id: int, code: str) -> dict[str, Any
                 store.record_errors(conn, execution_id, [RecordError(code, detail.message, kind="order")])
                 counts = ImportCounts(read=1, failed=1)
             else:
-                result = store.import_orders(conn, shop.id, [detail.to_shoptet()])
+                result = store.import_orders(conn, shop.id, [detail])
                 store.record_errors(conn, execution_id, result.errors)
                 handoff.enqueue(conn, result.variant_codes)
                 counts = result.counts

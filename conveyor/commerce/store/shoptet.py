@@ -8,7 +8,10 @@ scale, and a value the column cannot hold (more decimals, too many digits, a cod
 is a :class:`RecordError` here, so a bad record never aborts a bulk insert in the database.
 
 Only the fields the importers need are required; everything else may be missing or null, as the spec
-allows, and new attributes Shoptet adds are ignored (they stay in ``source``).
+allows, and new attributes Shoptet adds are ignored (they stay in ``source``). This is the one validation a
+record gets on its way from Shoptet's JSON to a row, whether it came from the API or a snapshot (the sync
+pipelines check beforehand only that the fields Shoptet's schema requires are present:
+``conveyor.commerce.shoptet.models.missing_field``).
 
 Each row carries ``content_hash``: a digest of exactly the stored values (not of the raw record), so a
 record fetched with different ``include`` sections, or with keys in another order, is still "unchanged".
@@ -147,7 +150,10 @@ class _Reader:
         value = data.get(key)
         if value is None or value == "":
             return None
-        if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        if isinstance(value, float):
+            # Shoptet sends numbers-with-places as strings; a float means someone already rounded them.
+            raise self.error(f"field '{at}{key}': expected a decimal string such as '21.00', got the float {value!r}")
+        if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
             raise self.error(f"field '{at}{key}' is not a number")
         try:
             number = Decimal(value if type(value) is str else str(value))

@@ -278,6 +278,7 @@ def test_bulk_import_reports_malformed_records_with_code_and_reason_and_imports_
         (lambda o: o["price"].update(currencyCode="Kč"), "'price.currencyCode': 'Kč' is not a 3-letter currency"),
         (lambda o: o.update(code="X" * 65), "field 'code' is longer than 64 characters"),
         (lambda o: o.update(paid="yes"), "field 'paid' is not true, false or null"),
+        (lambda o: o["price"].update(withVat=121.5), "'price.withVat': expected a decimal string such as '21.00', got"),
     ],
 )
 def test_malformed_fields_are_named_in_the_error(engine: Engine, shop: Shop, mutate: Any, reason: str) -> None:
