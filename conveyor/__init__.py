@@ -14,6 +14,8 @@ Importing this package opens no connection and starts no thread. ``clock`` is th
 (``clock.now()``; tests move it with ``clock.set_clock``): packs built on Conveyor use it too.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from conveyor.app import Conveyor
 from conveyor.coordination.batches import BatchRecord
 from conveyor.coordination.keys import Unique
@@ -41,7 +43,6 @@ from conveyor.errors import (
     UnknownQueueError,
     UnknownTaskError,
 )
-from conveyor.scheduler.catalog import ScheduleEntry
 from conveyor.store.base import QueueStats
 from conveyor.store.migrate import MigrationHistory
 from conveyor.worker.context import JobContext, current_job
@@ -83,3 +84,15 @@ __all__ = [
     "current_job",
 ]
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from conveyor.scheduler.catalog import ScheduleEntry
+
+
+def __getattr__(name: str) -> Any:
+    # The scheduler (and croniter) load on first use, not with ``import conveyor``.
+    if name == "ScheduleEntry":
+        from conveyor.scheduler.catalog import ScheduleEntry
+
+        return ScheduleEntry
+    raise AttributeError(f"module 'conveyor' has no attribute {name!r}")
