@@ -52,6 +52,7 @@ def work(
         once=once,
     )
     app = get_app(ctx)
-    app.check_schema()  # an unmigrated database is the first thing to fix, so say that first
     app.require_tasks()
+    # The schema is checked by the worker once the database answers: a worker started before its database
+    # is up (containers) waits with one line per retry instead of exiting.
     raise typer.Exit(run_worker(app, opts))
