@@ -11,7 +11,8 @@ statement.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -194,6 +195,14 @@ class PostgresDriver(Driver):
     def __init__(self, engine: Engine, *, synchronous_commit: bool = True) -> None:
         super().__init__(engine)
         self.synchronous_commit = synchronous_commit
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction the database itself keeps read-only: a write inside it is an error, not a
+        silent change made through a dashboard's or a report's connection."""
+        with super().read() as conn:
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            yield conn
 
     def connect(self) -> psycopg.Connection[Any]:
         proxied = self.engine.raw_connection()

@@ -22,7 +22,6 @@ from sqlalchemy.exc import DBAPIError
 from conveyor import Conveyor
 from conveyor.commerce import store
 from conveyor.commerce.store import Shop, import_customer, import_order, import_product, queries
-from conveyor.commerce.store.queries import read_only
 from tests.commerce.shoptet.test_pipelines import database
 from tests.commerce.store import factories
 from tests.commerce.test_web import client_for, installed
@@ -226,7 +225,7 @@ def test_a_nul_character_in_the_search_is_a_400_json_error(data: Data, kind: str
 @pytest.mark.parametrize("query", [queries.list_orders, queries.list_customers, queries.list_products])
 def test_the_query_layer_refuses_a_nul_character_by_name(data: Data, query: Any) -> None:
     """Callers other than the web app (the orders module) get the same refusal, before any SQL runs."""
-    with read_only(data.app.driver.engine) as conn, pytest.raises(queries.InvalidSearchError) as refused:
+    with data.app.read_transaction() as conn, pytest.raises(queries.InvalidSearchError) as refused:
         query(conn, q="ab\x00c")
 
     assert str(refused.value) == "the search text contains a NUL character (\\x00), which cannot be searched for"
@@ -242,7 +241,7 @@ def test_an_unknown_order_is_404(sq: Data) -> None:
 def test_the_lists_run_in_a_read_only_transaction_on_postgresql(data: Data) -> None:
     if data.app.driver.engine.dialect.name != "postgresql":
         pytest.skip("SQLite has no read-only transactions (a deferred one takes no write lock instead)")
-    with pytest.raises(DBAPIError, match="read-only transaction"), read_only(data.app.driver.engine) as conn:
+    with pytest.raises(DBAPIError, match="read-only transaction"), data.app.read_transaction() as conn:
         conn.execute(text("DELETE FROM commerce_order_items"))
 
     with data.app.driver.read() as conn:

@@ -2,7 +2,7 @@
 
 What an operator uses to check a sync with their eyes (the dashboard's Orders, Customers and Products pages
 and ``GET /api/commerce/…``), and the layer later order features build their lists on. Every function takes
-a ``Connection`` and only reads; callers open it read-only (:func:`read_only`).
+a ``Connection`` and only reads; callers open it with ``app.read_transaction()`` (read-only on PostgreSQL).
 
 Lists are newest first by the platform's creation time, then by id (records without a creation time, such
 as customers made from a guest order's billing data, come last). Pages are keyset-paginated: a page ends
@@ -26,13 +26,12 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Select, Table, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, Table, and_, exists, func, or_, select
 
 from conveyor import ConveyorError
 from conveyor.commerce.store.schema import customers, order_items, orders, products, shops, variants
@@ -51,7 +50,6 @@ __all__ = [
     "list_orders",
     "list_products",
     "order_detail",
-    "read_only",
 ]
 
 #: Most rows one page returns, and longest search text accepted.
@@ -103,16 +101,6 @@ class Page:
 
     def as_json(self, key: str) -> dict[str, Any]:
         return {key: self.rows, "next_cursor": self.next_cursor}
-
-
-@contextmanager
-def read_only(engine: Engine) -> Iterator[Connection]:
-    """A read-only transaction: on PostgreSQL ``SET TRANSACTION READ ONLY`` makes any write an error; on
-    SQLite a deferred transaction takes no write lock, so lists never hold up the workers."""
-    with engine.connect() as conn, conn.begin():
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-        yield conn
 
 
 # ---------------------------------------------------------------------------------------------- cursors

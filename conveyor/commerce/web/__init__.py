@@ -33,7 +33,7 @@ def extend(fastapi_app: FastAPI) -> None:
     """Add the commerce API, the webhook endpoint and the Shops pages to ``fastapi_app`` (the signature
     :meth:`conveyor.Conveyor.add_web_extension` expects), and "Shops" to the dashboard's navigation."""
     from conveyor.commerce.web import api, pages, records
-    from conveyor.web.dashboard import add_nav_item
+    from conveyor.web.extensions import add_nav_item
 
     api.add_error_handlers(fastapi_app)
     fastapi_app.include_router(api.router)

@@ -32,7 +32,7 @@ from conveyor.commerce.store import (
     ShopNotFoundError,
 )
 from conveyor.commerce.web import data
-from conveyor.web.app import error_response
+from conveyor.web.extensions import error_response
 
 log = logging.getLogger("conveyor.commerce.web")
 
@@ -82,7 +82,7 @@ def _app(request: Request) -> Conveyor:
 
 def _actionable(app: Conveyor, shop_id: int) -> store.Shop:
     """The shop, if pipelines can be started for it (404 if there is none, 409 for another platform's)."""
-    with app.driver.read() as conn:
+    with app.read_transaction() as conn:
         shop = store.get_shop(conn, shop_id)
     if shop.platform != PLATFORM:
         message = f"shop {shop.name!r} is a {shop.platform} shop: only Shoptet shops have pipelines"

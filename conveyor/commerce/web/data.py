@@ -23,8 +23,7 @@ from conveyor.commerce.shoptet.snapshots import pipeline_name
 from conveyor.commerce.shoptet.sync import STALLED
 from conveyor.commerce.store import Execution, ExecutionStatus, Shop
 from conveyor.commerce.store.schema import sync_cursors
-from conveyor.web.backend import decode_cursor, encode_cursor
-from conveyor.web.monitor import progress_view
+from conveyor.web.extensions import decode_cursor, encode_cursor, progress_view
 
 #: Newest executions shown with each shop in ``GET /api/shops`` and on the Shops page.
 RECENT = 5
@@ -174,7 +173,7 @@ def shops(app: Conveyor) -> list[dict[str, Any]]:
     """Every shop (any platform), by id, with its cursors, the last run of each of its pipelines, and its
     newest executions."""
     now = clock.now()
-    with app.driver.read() as conn:
+    with app.read_transaction() as conn:
         found = store.list_shops(conn)
         cursors = _cursors(conn, [s.id for s in found])
         return [_shop_view(conn, s, cursors[s.id], now) for s in found]
@@ -182,7 +181,7 @@ def shops(app: Conveyor) -> list[dict[str, Any]]:
 
 def shop(app: Conveyor, shop_id: int) -> dict[str, Any]:
     """One shop as in :func:`shops`; :class:`~conveyor.commerce.store.ShopNotFoundError` if there is none."""
-    with app.driver.read() as conn:
+    with app.read_transaction() as conn:
         found = store.get_shop(conn, shop_id)
         return _shop_view(conn, found, _cursors(conn, [shop_id])[shop_id], clock.now())
 
@@ -195,7 +194,7 @@ def executions(
     :class:`~conveyor.web.backend.InvalidCursorError` (400), an unknown shop ``ShopNotFoundError`` (404)."""
     before = decode_cursor(cursor)
     now = clock.now()
-    with app.driver.read() as conn:
+    with app.read_transaction() as conn:
         store.get_shop(conn, shop_id)
         rows = store.list_executions(conn, shop_id, pipeline=pipeline, before_id=before, limit=limit + 1)
     page = rows[:limit]
@@ -211,7 +210,7 @@ def execution(
     """One execution with its shop, a page of its record errors (``errors_next_cursor`` for the rest), its
     job's state and progress while it runs, and, for a snapshot, the file it imports."""
     after = decode_cursor(errors_cursor) or 0
-    with app.driver.read() as conn:
+    with app.read_transaction() as conn:
         e = store.get_execution(conn, execution_id)
         shop_row = store.get_shop(conn, e.shop_id)
         errors = store.list_errors(conn, execution_id, after_id=after, limit=errors_limit + 1)
@@ -273,6 +272,6 @@ def record_errors(app: Conveyor, views: Iterable[dict[str, Any]], limit: int = E
     wanted = [v for v in views if v["counts"]["failed"]]
     if not wanted:
         return
-    with app.driver.read() as conn:
+    with app.read_transaction() as conn:
         for view in wanted:
             view["errors"] = [error_view(err) for err in store.list_errors(conn, view["id"], limit=limit)]

@@ -22,8 +22,7 @@ from conveyor.commerce.shoptet import actions
 from conveyor.commerce.shoptet.pack import pack_of
 from conveyor.commerce.store import ShopNotFoundError
 from conveyor.commerce.web import data
-from conveyor.web.backend import InvalidCursorError
-from conveyor.web.dashboard import add_template_dir, not_found_page, render, templates
+from conveyor.web.extensions import InvalidCursorError, add_template_dir, not_found_page, render, templates
 
 #: Our templates live under ``templates/commerce/``, so their names ("commerce/shops.html") can never
 #: shadow the dashboard's own in the shared Jinja environment.

@@ -29,8 +29,7 @@ from conveyor import Conveyor
 from conveyor.commerce import store
 from conveyor.commerce.store import ShopNotFoundError, queries
 from conveyor.commerce.store.queries import InvalidQueryError, OrderNotFoundError, Page
-from conveyor.web.app import error_response
-from conveyor.web.dashboard import not_found_page, render
+from conveyor.web.extensions import error_response, not_found_page, render
 
 api = APIRouter(tags=["commerce data"])
 pages = APIRouter(include_in_schema=False)
@@ -69,7 +68,7 @@ def _app(request: Request) -> Conveyor:
 
 def _list(app: Conveyor, kind: str, shop_id: int | None, q: str | None, cursor: str | None, limit: int) -> Page:
     query = LISTS[kind][0]
-    with queries.read_only(app.driver.engine) as conn:
+    with app.read_transaction() as conn:
         return query(conn, shop_id=shop_id, q=q or None, cursor=cursor or None, limit=limit)
 
 
@@ -96,13 +95,13 @@ for _kind in LISTS:
 @api.get("/api/commerce/orders/{order_id}")
 def get_order(request: Request, order_id: int) -> dict[str, Any]:
     """One stored order with its items (products, shipping, payment, discounts) in the platform's order."""
-    with queries.read_only(_app(request).driver.engine) as conn:
+    with _app(request).read_transaction() as conn:
         return queries.order_detail(conn, order_id)
 
 
 # ---------------------------------------------------------------------------------------------- pages
 def _shops(app: Conveyor) -> list[dict[str, Any]]:
-    with queries.read_only(app.driver.engine) as conn:
+    with app.read_transaction() as conn:
         return [{"id": s.id, "name": s.name} for s in store.list_shops(conn)]
 
 
@@ -148,8 +147,11 @@ def _list_page(request: Request, kind: str, shop_id: int | None, q: str | None, 
 
 
 def _page_route(kind: str) -> Callable[..., Response]:
-    def page(request: Request, shop_id: int | None = None, q: str | None = None, cursor: str | None = None) -> Response:
-        return _list_page(request, kind, shop_id, q, cursor)
+    def page(request: Request, shop_id: str | None = None, q: str | None = None, cursor: str | None = None) -> Response:
+        # The filter form sends ``shop_id=`` for "all shops": an empty value is no filter, not a bad request.
+        if shop_id and not shop_id.isdecimal():
+            return not_found_page(request, f"There is no shop {shop_id!r}.")
+        return _list_page(request, kind, int(shop_id) if shop_id else None, q, cursor)
 
     page.__name__ = f"{kind}_page"
     return page
@@ -163,7 +165,7 @@ for _kind in LISTS:
 def order_page(request: Request, order_id: int) -> Response:
     """One order: its customer, totals and every line (discounts show with their negative prices)."""
     try:
-        with queries.read_only(_app(request).driver.engine) as conn:
+        with _app(request).read_transaction() as conn:
             order = queries.order_detail(conn, order_id)
     except OrderNotFoundError:
         return not_found_page(request, f"There is no order #{order_id}: it may not be imported yet.")
@@ -172,7 +174,7 @@ def order_page(request: Request, order_id: int) -> Response:
 
 def extend(app: FastAPI) -> None:
     """Add the data API and pages to ``app`` (called by :func:`conveyor.commerce.web.extend`)."""
-    from conveyor.web.dashboard import add_nav_item
+    from conveyor.web.extensions import add_nav_item
 
     add_error_handlers(app)
     app.include_router(api)
