@@ -1,4 +1,4 @@
-"""Conveyor against the Python job queues users would otherwise pick: same no-op workload, machine and run.
+"""Conveyor against the Python job queues users would otherwise pick: same workloads, machine and run.
 
 Peers: procrastinate and pgqueuer (PostgreSQL); celery, dramatiq, rq and arq (Redis); huey on SQLite and
 on Redis. Oban (Elixir) is skipped: its packages come from Hex, which this machine cannot reach. Each peer
@@ -12,22 +12,27 @@ temp dir):
 * enqueue single: min(jobs, 5000) no-op jobs, one API call each, from one thread (async libraries:
   sequential awaits on one event loop), in jobs/s;
 * enqueue bulk: ``--jobs`` jobs through the library's bulk API (rq ``enqueue_many``, procrastinate
-  ``batch_defer_async``, pgqueuer ``enqueue`` with lists); "n/a" where there is none, and those jobs are
-  then sent one by one, untimed;
+  ``batch_defer_async``, pgqueuer ``enqueue`` with lists), twice: in calls of ``--bulk-size`` (1,000, the
+  size users pass: "bulk 1k") and in one call ("bulk"); "n/a" where there is no bulk API, and those jobs
+  are then sent one by one, untimed;
 * processed: 2 worker processes (per library, see bench/peers/<name>_peer.py) are started on the full
   queue; rate = finished jobs / (last task start − first task start), so process start-up is not counted.
-  Each task's only work is ``probe.mark()``: one 18-byte ``O_APPEND`` write of its start time to a file;
+  Each task's only work is ``probe.body()``: one 18-byte ``O_APPEND`` write of its start time to a file,
+  then the workload's body (``--body``, both by default): ``noop`` nothing more; ``incr`` one Redis ``INCR``
+  round trip (a plain socket, RESP written by hand, the same code in every venv: the network round trip
+  any real task makes);
 * latency: with the workers idle, ``--latency-samples`` jobs are sent one at a time: task start time minus
   the time just before the enqueue call, p50/p95 in ms.
 
 Conveyor's figures come from ``bench/throughput.py --backend {postgres,sqlite} --jobs N --json`` (same
-single/bulk/processed/latency definitions, timestamps read from its jobs table). Each figure is the median
-of ``--repeat`` runs. Ratios: Conveyor-postgres against the fastest PostgreSQL peer and, separately, the
-fastest Redis peer; Conveyor-sqlite against huey-sqlite.
+single/bulk/processed/latency definitions, timestamps read from its jobs table; on PostgreSQL also a bare
+``INSERT; COMMIT`` loop on the same connection, the floor single enqueue is compared with). Each figure is
+the median of ``--repeat`` runs. Ratios, per workload: Conveyor-postgres against the fastest PostgreSQL peer
+and, separately, the fastest Redis peer; Conveyor-sqlite against huey-sqlite.
 
 Machine: 2 cores, 24 GiB, no swap; PostgreSQL 15 and Redis on 127.0.0.1 (loopback only), SQLite in WAL
 mode on local disk; Python 3.11. Run: ``python bench/peers.py [--jobs 10000] [--repeat 3]
-[--peers celery,rq] [--skip-install]``. Method and results: docs/benchmarks.md.
+[--body noop,incr] [--peers pgqueuer,huey-sqlite,dramatiq] [--skip-install]``. Method and results: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -69,7 +74,19 @@ PEERS: dict[str, tuple[str, str]] = {  # peer → (venv, backend kind)
     "huey-redis": ("huey", "redis"),
 }
 CONVEYOR_BACKEND = {"postgres": "postgres", "redis": "postgres", "sqlite": "sqlite"}
-FIGURES = ["enqueue_single_per_s", "enqueue_bulk_per_s", "processed_per_s", "latency_p50_ms", "latency_p95_ms"]
+FIGURES = [
+    "enqueue_single_per_s",
+    "enqueue_bulk_small_per_s",
+    "enqueue_bulk_per_s",
+    "processed_per_s",
+    "latency_p50_ms",
+    "latency_p95_ms",
+]
+FLOOR = "bare_insert_commit_per_s"  # Conveyor on PostgreSQL only: the bare INSERT; COMMIT loop
+# The issue's targets, per figure: Conveyor / best peer of the same backend kind (latency: absolute, ms).
+TARGETS = {"processed_per_s": 2.0, "enqueue_bulk_small_per_s": 2.0, "enqueue_bulk_per_s": 2.0}
+LATENCY_TARGETS = {"latency_p50_ms": 2.0, "latency_p95_ms": 5.0}
+SINGLE_VS_FLOOR = 0.9
 OBAN_SKIP = (
     "oban: skipped (Elixir): Oban and its dependencies (ecto_sql, postgrex) are published only on Hex, "
     "which this machine cannot reach (only PyPI, Debian and npm are); Debian's elixir alone cannot run it"
@@ -139,7 +156,7 @@ def median_of(runs: list[dict[str, object]]) -> dict[str, object]:
     if not ok:
         return {"error": runs[-1].get("error", "no run") if runs else "no run"}
     out: dict[str, object] = {k: v for k, v in ok[0].items() if k not in FIGURES}
-    for f in FIGURES:
+    for f in [*FIGURES, FLOOR]:
         values = [float(v) for r in ok if isinstance(v := r.get(f), int | float)]
         out[f] = statistics.median(values) if values else None
     out["runs"] = len(ok)
@@ -153,7 +170,7 @@ def fmt(v: object, latency: bool = False) -> str:
 
 
 def print_table(rows: list[tuple[str, str, str, dict[str, object]]]) -> None:
-    head = ["library", "backend", "version", "single/s", "bulk/s", "processed/s", "p50 ms", "p95 ms"]
+    head = ["library", "backend", "version", "single/s", "bulk 1k/s", "bulk/s", "processed/s", "p50 ms", "p95 ms"]
     body = []
     for name, kind, version, r in rows:
         if "error" in r:
@@ -165,6 +182,7 @@ def print_table(rows: list[tuple[str, str, str, dict[str, object]]]) -> None:
                 kind,
                 version,
                 fmt(r["enqueue_single_per_s"]),
+                fmt(r.get("enqueue_bulk_small_per_s")),
                 fmt(r["enqueue_bulk_per_s"]),
                 fmt(r["processed_per_s"]),
                 fmt(r["latency_p50_ms"], True),
@@ -204,10 +222,24 @@ def ratio_lines(conveyor: dict[str, dict[str, object]], peers: dict[str, dict[st
                 )
                 continue
             note = "; lower is better" if latency else ""
+            ratio = float(c) / have[best]
+            if group != "redis" and f in TARGETS:
+                note += f"; target >= {TARGETS[f]:g}x {'met' if ratio >= TARGETS[f] else 'NOT met'}"
+            if group != "redis" and f in LATENCY_TARGETS:
+                note += f"; target <= {LATENCY_TARGETS[f]:g} ms {'met' if c <= LATENCY_TARGETS[f] else 'NOT met'}"
             lines.append(
-                f"ratio {f} {group}: {float(c) / have[best]:.2f}x (conveyor-{cb} {fmt(c, latency)}{unit} "
+                f"ratio {f} {group}: {ratio:.2f}x (conveyor-{cb} {fmt(c, latency)}{unit} "
                 f"vs {best} {fmt(have[best], latency)}{unit}{note})"
             )
+    pg = conveyor.get("postgres", {})
+    single, floor = pg.get("enqueue_single_per_s"), pg.get(FLOOR)
+    if isinstance(single, int | float) and isinstance(floor, int | float) and floor:
+        ratio = single / floor
+        lines.append(
+            f"ratio enqueue_single_per_s / bare INSERT+COMMIT loop, same connection, postgres: {ratio:.2f}x "
+            f"({fmt(single)}/s vs {fmt(floor)}/s; target >= {SINGLE_VS_FLOOR:g}x "
+            f"{'met' if ratio >= SINGLE_VS_FLOOR else 'NOT met'})"
+        )
     return lines
 
 
@@ -218,6 +250,10 @@ def main() -> None:
     ap.add_argument(
         "--peers", default="all", help=f"comma-separated subset of {', '.join(PEERS)} ('huey' = both huey backends)"
     )
+    ap.add_argument(
+        "--body", default="noop,incr", help="task bodies to measure, comma-separated: noop, incr (see the header)"
+    )
+    ap.add_argument("--bulk-size", type=int, default=1000, help="jobs per call of the 'bulk 1k' figure")
     ap.add_argument("--skip-install", action="store_true", help="reuse the venvs as they are")
     ap.add_argument("--skip-conveyor", action="store_true", help="measure the peers only")
     ap.add_argument(
@@ -247,9 +283,16 @@ def main() -> None:
                 ap.error(f"unknown peer {p!r}; choose from {', '.join(PEERS)}")
             selected += [n for n in names if n not in selected]
 
+    bodies = [b.strip() for b in a.body.split(",") if b.strip()]
+    if not bodies or any(b not in ("noop", "incr") for b in bodies):
+        ap.error(f"--body takes noop, incr or both (comma-separated), got {a.body!r}")
+    if "incr" in bodies and not reachable("127.0.0.1", 6379):
+        ap.error("--body incr needs Redis on 127.0.0.1:6379 (the task body is one INCR there)")
+    os.environ["BENCH_INCR_DB"] = str(a.redis_db)  # read by probe.incr in every worker process
     print(
-        f"workload: {a.jobs} no-op jobs, median of {a.repeat} run(s), 2 worker processes; "
-        f"{os.cpu_count()} cores; servers on 127.0.0.1"
+        f"workloads: {', '.join(bodies)}; {a.jobs} jobs per bulk call, median of {a.repeat} run(s), 2 worker "
+        f"processes; {os.cpu_count()} cores; servers on 127.0.0.1; load average before: "
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     print(OBAN_SKIP)
 
@@ -267,6 +310,15 @@ def main() -> None:
                 skipped[p] = err
     todo = [p for p in selected if p not in skipped]
 
+    all_runs: dict[str, object] = {}
+    for body in bodies:
+        all_runs[body] = measure_body(a, body, todo, skipped)
+    if a.json:
+        a.json.write_text(json.dumps(all_runs, indent=2))
+
+
+def measure_body(a: argparse.Namespace, body: str, todo: list[str], skipped: dict[str, str]) -> dict[str, object]:
+    """Conveyor and every peer on one task body; prints that workload's table and ratios, returns raw runs."""
     conveyor: dict[str, dict[str, object]] = {}
     conveyor_runs: dict[str, list[dict[str, object]]] = {}
     backends = sorted({CONVEYOR_BACKEND[PEERS[p][1]] for p in todo})
@@ -282,10 +334,22 @@ def main() -> None:
         env = {**os.environ, "CONVEYOR_BENCH_POSTGRES_URL": a.pg_admin_dsn}
         runs = []
         for i in range(a.repeat):
-            log(f"conveyor-{b}: run {i + 1}/{a.repeat}")
+            log(f"conveyor-{b} ({body}): run {i + 1}/{a.repeat}")
             runs.append(
                 run_json(
-                    [str(conveyor_python), str(THROUGHPUT), "--backend", b, "--jobs", str(a.jobs), "--json"],
+                    [
+                        str(conveyor_python),
+                        str(THROUGHPUT),
+                        "--backend",
+                        b,
+                        "--jobs",
+                        str(a.jobs),
+                        "--body",
+                        body,
+                        "--bulk-size",
+                        str(a.bulk_size),
+                        "--json",
+                    ],
                     timeout=a.drain_timeout + 600,
                     env=env,
                 )
@@ -296,7 +360,7 @@ def main() -> None:
     peer_runs: dict[str, list[dict[str, object]]] = {p: [] for p in todo}
     for i in range(a.repeat):
         for p in todo:
-            log(f"{p}: run {i + 1}/{a.repeat}")
+            log(f"{p} ({body}): run {i + 1}/{a.repeat}")
             python = a.venvs / PEERS[p][0] / "bin" / "python"
             r = run_json(
                 [
@@ -316,6 +380,10 @@ def main() -> None:
                     a.pg_admin_dsn,
                     "--redis-url",
                     f"redis://127.0.0.1:6379/{a.redis_db}",
+                    "--body",
+                    body,
+                    "--bulk-size",
+                    str(a.bulk_size),
                 ],
                 timeout=a.drain_timeout + 900,
             )
@@ -325,6 +393,7 @@ def main() -> None:
     peers = {p: median_of(runs) for p, runs in peer_runs.items()}
 
     print()
+    print(f"== workload {body!r}: " + ("empty task" if body == "noop" else "one Redis INCR round trip per task"))
     rows = [(f"conveyor-{b}", b, "repo", r) for b, r in conveyor.items() if not a.skip_conveyor]
     rows += [(p, PEERS[p][1], str(r.get("version", "?")), r) for p, r in peers.items()]
     print_table(rows)
@@ -336,9 +405,9 @@ def main() -> None:
             print(f"{p}: failed: {r['error']}")
     print("versions: " + ", ".join(f"{p} {r['version']}" for p, r in peers.items() if "version" in r))
     for line in ratio_lines(conveyor, peers):
-        print(line)
-    if a.json:
-        a.json.write_text(json.dumps({"conveyor": conveyor_runs, "peers": peer_runs}, indent=2))
+        print(f"[{body}] {line}")
+    sys.stdout.flush()
+    return {"conveyor": conveyor_runs, "peers": peer_runs}
 
 
 if __name__ == "__main__":

@@ -1,13 +1,18 @@
 """Engine throughput: enqueue (single and bulk), processing of no-op jobs, and enqueue→start latency.
 
-Workload: a no-op task. ``--jobs`` jobs are bulk-enqueued and processed by a worker with ``--processes``
-child processes (default 2) × ``--concurrency`` threads; single enqueue is timed over
-``min(--jobs, 5000)`` calls from one thread; latency is measured over 200 single jobs sent one at a time
-to an idle worker (1 process), from the enqueue call to the job's ``attempted_at`` (same machine clock).
+Workload: a no-op task (``--body incr``: one Redis ``INCR`` round trip, ``bench/peers/probe.py``'s, the same
+code every peer's task runs in ``bench/peers.py``). ``--jobs`` jobs are bulk-enqueued in calls of
+``--bulk-size`` (1,000: timed as "bulk small") and ``--jobs`` more in one call ("bulk"); all of them are
+processed by a worker with ``--processes`` child processes (default 2) × ``--concurrency`` threads;
+single enqueue is timed over ``min(--jobs, 5000)`` calls from one thread; latency is measured over 200
+single jobs sent one at a time to an idle worker (1 process), from the enqueue call to the job's
+``attempted_at`` (same machine clock).
 ``--preload N`` first puts N completed jobs and N waiting jobs (in another queue) in the table, to show
 that a big table does not slow the hot path (compare with a run without it). On PostgreSQL, single enqueue
 is also timed with ``postgres_synchronous_commit=False`` (commits do not wait for the WAL fsync; see
-``conveyor/config.py`` for what that risks), labelled as such.
+``conveyor/config.py`` for what that risks), labelled as such, and against its floor: the same number of
+bare ``INSERT INTO conveyor_jobs ... ; COMMIT`` statements (autocommit, same columns, same durability
+settings) on the very connection ``enqueue`` uses, printed as a ratio.
 
 Processing rate = completed jobs / (last finished_at − first attempted_at), read from the database, so
 process start-up is not counted.
@@ -36,7 +41,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
+
 from _common import percentile, scratch_database
+from probe import incr
 from sqlalchemy import and_, func, select, text
 
 from conveyor import Conveyor
@@ -44,12 +52,20 @@ from conveyor.store.schema import FINISHED_WHERE
 from conveyor.store.schema import jobs as J
 
 
-def build_app(url: str, **settings: object) -> Conveyor:
+def build_app(url: str, body: str = "noop", **settings: object) -> Conveyor:
     app = Conveyor(url, **settings)
 
-    @app.task(queue="bench")
-    def noop() -> None:
-        return None
+    if body == "incr":
+
+        @app.task(queue="bench", name="noop")
+        def noop_incr() -> None:
+            incr()
+
+    else:
+
+        @app.task(queue="bench")
+        def noop() -> None:
+            return None
 
     @app.task(queue="bench")
     def noop_int(n: int) -> None:
@@ -90,14 +106,36 @@ def settle(app: Conveyor) -> None:
             c.execute(text("ANALYZE"))
 
 
-def run_worker(url: str, processes: int, concurrency: int, stop_when_empty: bool) -> None:
-    app = build_app(url)
+BARE_INSERT = """
+INSERT INTO conveyor_jobs (queue, task, args, kwargs, state, priority, max_attempts, created_at, scheduled_at)
+VALUES ('bench', 'noop', '[]', '{}', 'available', 0, 3, %s, %s)
+"""
+
+
+ROUND = 250
+
+
+def bare_inserts(app: Conveyor, n: int) -> float:
+    """Seconds taken by ``n`` bare INSERTs, each its own (autocommit) transaction, on the connection
+    ``enqueue`` uses (so the same durability settings)."""
+    conn = app._connection()
+    t = time.perf_counter()
+    for _ in range(n):
+        now = time.time()
+        conn.execute(BARE_INSERT, (now, now))
+    return time.perf_counter() - t
+
+
+def run_worker(url: str, processes: int, concurrency: int, stop_when_empty: bool, body: str = "noop") -> None:
+    app = build_app(url, body)
     app.work(["bench"], processes=processes, concurrency=concurrency, stop_when_empty=stop_when_empty, sleep=1.0)
 
 
-def measure(backend: str, jobs: int, processes: int, concurrency: int, preload_n: int) -> dict[str, float]:
+def measure(
+    backend: str, jobs: int, processes: int, concurrency: int, preload_n: int, body: str = "noop", bulk_size: int = 1000
+) -> dict[str, object]:
     with scratch_database(backend) as url:
-        app = build_app(url)
+        app = build_app(url, body)
         app.migrate()
         if preload_n:
             print(f"preloading {preload_n} completed + {preload_n} waiting jobs…", file=sys.stderr)
@@ -105,29 +143,45 @@ def measure(backend: str, jobs: int, processes: int, concurrency: int, preload_n
         noop = app.tasks["noop"]
 
         n_single = min(jobs, 5000)
-        t = time.perf_counter()
-        for _ in range(n_single):
-            noop.enqueue()
-        single = n_single / (time.perf_counter() - t)
+        # On PostgreSQL, enqueue and the bare INSERT floor alternate in rounds of ROUND calls on the same
+        # connection, so both see the same disk (a commit waits for its WAL fsync) and the ratio is fair.
+        postgres = backend == "postgres"
+        spent = bare_spent = 0.0
+        for start in range(0, n_single, ROUND):
+            k = min(ROUND, n_single - start)
+            t = time.perf_counter()
+            for _ in range(k):
+                noop.enqueue()
+            spent += time.perf_counter() - t
+            if postgres:
+                bare_spent += bare_inserts(app, k)
+        single = n_single / spent
+        bare = n_single / bare_spent if postgres else None
 
         relaxed = None
-        if backend == "postgres":
-            fast = build_app(url, postgres_synchronous_commit=False)
+        if postgres:
+            fast = build_app(url, body, postgres_synchronous_commit=False)
             fast_noop = fast.tasks["noop"]
             t = time.perf_counter()
             for _ in range(n_single):
                 fast_noop.enqueue()
             relaxed = n_single / (time.perf_counter() - t)
             fast.close()
-            n_single *= 2
+            n_single *= 3
 
+        specs = [noop.job() for _ in range(jobs)]
+        t = time.perf_counter()
+        for start in range(0, jobs, bulk_size):
+            app.enqueue_many(specs[start : start + bulk_size])
+        bulk_small = jobs / (time.perf_counter() - t)
         specs = [noop.job() for _ in range(jobs)]
         t = time.perf_counter()
         app.enqueue_many(specs)
         bulk = jobs / (time.perf_counter() - t)
+        jobs *= 2
 
         ctx = multiprocessing.get_context("fork")
-        p = ctx.Process(target=run_worker, args=(url, processes, concurrency, True))
+        p = ctx.Process(target=run_worker, args=(url, processes, concurrency, True, body))
         p.start()
         p.join(600)
         if p.is_alive():
@@ -144,7 +198,7 @@ def measure(backend: str, jobs: int, processes: int, concurrency: int, preload_n
         processed = done / (last - first)
 
         # Latency: an idle single-process worker, one job at a time.
-        p = ctx.Process(target=run_worker, args=(url, 1, concurrency, False))
+        p = ctx.Process(target=run_worker, args=(url, 1, concurrency, False, body))
         p.start()
         time.sleep(1.5)
         lat: list[float] = []
@@ -164,10 +218,14 @@ def measure(backend: str, jobs: int, processes: int, concurrency: int, preload_n
         app.close()
     return {
         "backend": backend,
+        "body": body,
         "jobs": jobs,
         "enqueue_single_per_s": round(single),
         "enqueue_single_async_commit_per_s": None if relaxed is None else round(relaxed),
+        "bare_insert_commit_per_s": None if bare is None else round(bare),
         "enqueue_bulk_per_s": round(bulk),
+        "enqueue_bulk_small_per_s": round(bulk_small),
+        "bulk_size": bulk_size,
         "processed_per_s": round(processed),
         "latency_p50_ms": round(percentile(lat, 50), 2),
         "latency_p95_ms": round(percentile(lat, 95), 2),
@@ -230,6 +288,8 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--preload", type=int, default=0)
+    ap.add_argument("--body", choices=["noop", "incr"], default="noop", help="the task body (see the header)")
+    ap.add_argument("--bulk-size", type=int, default=1000, help="jobs per enqueue_many call for 'bulk small'")
     ap.add_argument(
         "--backlog",
         default="",
@@ -256,20 +316,25 @@ def main() -> None:
                 f"{r['window']} jobs): {r['processed_per_s']} jobs/s{late}"
             )
         return
-    r = measure(a.backend, a.jobs, a.processes, a.concurrency, a.preload)
+    r = measure(a.backend, a.jobs, a.processes, a.concurrency, a.preload, a.body, a.bulk_size)
     if a.json:
         print(json.dumps(r))
         return
-    b = f"{a.backend}{' preload=' + str(a.preload) if a.preload else ''}"
+    b = f"{a.backend}, body {a.body}{', preload=' + str(a.preload) if a.preload else ''}"
     print(f"enqueue single ({b}): {r['enqueue_single_per_s']} jobs/s")
     if r["enqueue_single_async_commit_per_s"] is not None:
         print(
             f"enqueue single ({b}, postgres_synchronous_commit=False): {r['enqueue_single_async_commit_per_s']} jobs/s"
         )
-    print(f"enqueue bulk ({b}): {r['enqueue_bulk_per_s']} jobs/s")
+    if r["bare_insert_commit_per_s"]:
+        floor = r["bare_insert_commit_per_s"]
+        print(f"bare INSERT+COMMIT loop, same connection ({b}): {floor} rows/s")
+        print(f"ratio enqueue single / bare INSERT ({b}): {r['enqueue_single_per_s'] / floor:.2f}x")  # type: ignore[operator]
+    print(f"enqueue bulk, {a.bulk_size} per call ({b}): {r['enqueue_bulk_small_per_s']} jobs/s")
+    print(f"enqueue bulk, {a.jobs} per call ({b}): {r['enqueue_bulk_per_s']} jobs/s")
     print(f"latency enqueue->start p50 ({b}): {r['latency_p50_ms']} ms")
     print(f"latency enqueue->start p95 ({b}): {r['latency_p95_ms']} ms")
-    print(f"processed no-op ({b}, {a.processes} processes): {r['processed_per_s']} jobs/s")
+    print(f"processed ({b}, {a.processes} processes): {r['processed_per_s']} jobs/s")
 
 
 if __name__ == "__main__":

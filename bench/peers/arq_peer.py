@@ -9,7 +9,7 @@ from typing import Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from probe import mark
+from probe import body
 
 VERSION = version("arq")
 # No bulk enqueue: enqueue_job only.
@@ -18,7 +18,7 @@ REDIS = RedisSettings.from_dsn(os.environ.get("BENCH_REDIS_URL", "redis://127.0.
 
 
 async def noop(ctx: dict[str, Any]) -> None:
-    mark()
+    body()
 
 
 class WorkerSettings:

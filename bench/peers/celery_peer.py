@@ -6,7 +6,7 @@ import os
 from importlib.metadata import version
 
 from celery import Celery
-from probe import mark
+from probe import body
 
 VERSION = version("celery")
 # No bulk enqueue: group()/chunks() publish one message per task: no bulk enqueue.
@@ -17,7 +17,7 @@ app.conf.update(task_ignore_result=True, broker_connection_retry_on_startup=True
 
 @app.task(name="noop")
 def noop() -> None:
-    mark()
+    body()
 
 
 def enqueue_single(n: int) -> None:

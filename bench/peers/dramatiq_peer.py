@@ -7,7 +7,7 @@ from importlib.metadata import version
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
-from probe import mark
+from probe import body
 
 VERSION = version("dramatiq")
 # No bulk enqueue: messages are sent one by one (group() too).
@@ -18,7 +18,7 @@ dramatiq.set_broker(broker)
 
 @dramatiq.actor(queue_name="bench", max_retries=0)
 def noop() -> None:
-    mark()
+    body()
 
 
 def enqueue_single(n: int) -> None:

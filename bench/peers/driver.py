@@ -3,11 +3,13 @@
 Usage: ``<venv>/bin/python bench/peers/driver.py --peer NAME --jobs N [...]``. The last stdout line is a
 JSON object with the figures (or ``{"error": ...}``). Each peer is a module ``<name>_peer.py`` beside this
 file that defines ``VERSION``, ``enqueue_single(n)`` (n calls of the one-job API) and
-``worker_commands(bin_dir, concurrency)``, and where the library has them ``setup()``, ``enqueue_bulk(n)``
-and ``close()``; the module's no-op task calls ``probe.mark()`` and nothing else.
+``worker_commands(bin_dir, concurrency)``, and where the library has them ``setup()``,
+``enqueue_bulk(n)`` (n jobs in one call) and ``close()``; the module's task calls ``probe.body()`` and
+nothing else (``BENCH_BODY``, from ``--body``: ``noop`` or ``incr``; see probe.py).
 
 Sequence, on a fresh backend: n_single = min(jobs, 5000) single enqueues (timed), ``jobs`` bulk enqueues
-(timed; without a bulk API they are sent one by one, untimed), then the worker processes start and the
+in calls of ``--bulk-size`` jobs (timed), ``jobs`` bulk enqueues in one call (timed; without a bulk API
+both are sent one by one, untimed), then the worker processes start and the
 processing rate is finished jobs / (last mark − first mark), so start-up is not counted. Then, with the
 workers idle, ``--latency-samples`` jobs are sent one at a time: enqueue→start latency is the job's mark
 minus the time just before the enqueue call.
@@ -189,13 +191,18 @@ def measure(peer, a: argparse.Namespace, env: dict[str, str], work: Path) -> dic
     peer.enqueue_single(n_single)
     single = n_single / (time.perf_counter() - t)
     bulk: float | None = None
-    t = time.perf_counter()
+    bulk_small: float | None = None
     if hasattr(peer, "enqueue_bulk"):
+        t = time.perf_counter()
+        for start in range(0, a.jobs, a.bulk_size):
+            peer.enqueue_bulk(min(a.bulk_size, a.jobs - start))
+        bulk_small = a.jobs / (time.perf_counter() - t)
+        t = time.perf_counter()
         peer.enqueue_bulk(a.jobs)
         bulk = a.jobs / (time.perf_counter() - t)
     else:
-        peer.enqueue_single(a.jobs)
-    total = n_single + a.jobs
+        peer.enqueue_single(2 * a.jobs)
+    total = n_single + 2 * a.jobs
 
     bin_dir = str(Path(sys.prefix) / "bin")
     workers = Workers(env, work)
@@ -230,6 +237,9 @@ def measure(peer, a: argparse.Namespace, env: dict[str, str], work: Path) -> dic
         "jobs": a.jobs,
         "enqueue_single_per_s": round(single),
         "enqueue_bulk_per_s": round(bulk) if bulk is not None else None,
+        "enqueue_bulk_small_per_s": round(bulk_small) if bulk_small is not None else None,
+        "bulk_size": a.bulk_size,
+        "body": a.body,
         "processed_per_s": round(processed),
         "latency_p50_ms": round(percentile(lat, 50), 2) if lat else None,
         "latency_p95_ms": round(percentile(lat, 95), 2) if lat else None,
@@ -242,6 +252,8 @@ def main() -> None:
     ap.add_argument("--peer", required=True, choices=sorted(KINDS))
     ap.add_argument("--jobs", type=int, default=10_000)
     ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--bulk-size", type=int, default=1000, help="jobs per call for the second bulk figure")
+    ap.add_argument("--body", choices=["noop", "incr"], default="noop", help="the task body (see probe.py)")
     ap.add_argument("--latency-samples", type=int, default=200)
     ap.add_argument("--drain-timeout", type=float, default=300.0)
     ap.add_argument("--pg-admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -252,6 +264,7 @@ def main() -> None:
     module, _, variant = a.peer.partition("-")
     os.environ["BENCH_VARIANT"] = variant
     os.environ["BENCH_CONCURRENCY"] = str(a.concurrency)
+    os.environ["BENCH_BODY"] = a.body
     try:
         with tempfile.TemporaryDirectory(prefix=f"bench-peer-{a.peer}-") as d, contextlib.ExitStack() as stack:
             work = Path(d)

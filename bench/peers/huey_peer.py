@@ -6,7 +6,7 @@ import os
 from importlib.metadata import version
 
 from huey import RedisHuey, SqliteHuey
-from probe import mark
+from probe import body
 
 VERSION = version("huey")
 # No bulk enqueue: task.map() enqueues one by one.
@@ -19,7 +19,7 @@ else:
 
 @huey.task()
 def noop() -> None:
-    mark()
+    body()
 
 
 def enqueue_single(n: int) -> None:

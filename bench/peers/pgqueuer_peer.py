@@ -22,7 +22,7 @@ from pgqueuer import PgQueuer
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.models import Job
 from pgqueuer.queries import Queries
-from probe import mark
+from probe import body
 
 VERSION = version("pgqueuer")
 # Bulk enqueue: Queries.enqueue with lists: one INSERT.
@@ -37,7 +37,7 @@ async def factory() -> AsyncIterator[PgQueuer]:
 
     @pgq.entrypoint("noop")
     async def noop(job: Job) -> None:
-        mark()
+        body()
 
     try:
         yield pgq

@@ -6,7 +6,7 @@ import asyncio
 import os
 from importlib.metadata import version
 
-from probe import mark
+from probe import body
 from procrastinate import App, PsycopgConnector
 
 VERSION = version("procrastinate")
@@ -17,7 +17,7 @@ app = App(connector=PsycopgConnector(conninfo=os.environ.get("BENCH_PG_DSN", "")
 
 @app.task(queue="bench", name="noop")
 async def noop() -> None:
-    mark()
+    body()
 
 
 _loop = asyncio.new_event_loop()

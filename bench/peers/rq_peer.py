@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from importlib.metadata import version
 
-from probe import mark
+from probe import body
 from redis import Redis
 from rq import Queue
 
@@ -15,7 +15,7 @@ URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
 def noop() -> None:
-    mark()
+    body()
 
 
 _conn: Redis | None = None

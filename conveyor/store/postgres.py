@@ -74,6 +74,16 @@ FROM unnest(%(ids)s::bigint[], %(results)s::text[]) AS d(id, result)
 WHERE j.id = d.id AND j.worker_id = %(worker)s AND j.state = 'executing'
 RETURNING j.batch_id, j.state
 """
+# Jobs outside batches (nearly all) need no batch bookkeeping in their transaction: one autocommit
+# statement, one round trip, instead of BEGIN, UPDATE, COMMIT. The rest go through COMPLETE.
+COMPLETE_UNBATCHED = """
+UPDATE conveyor_jobs j
+SET state = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'completed' END,
+    finished_at = %(now)s, lease_expires_at = NULL, result = d.result
+FROM unnest(%(ids)s::bigint[], %(results)s::text[]) AS d(id, result)
+WHERE j.id = d.id AND j.worker_id = %(worker)s AND j.state = 'executing' AND j.batch_id IS NULL
+RETURNING j.id
+"""
 
 FAIL = """
 WITH f AS (
@@ -160,31 +170,26 @@ def _esc_json(value: str) -> str:
 
 
 def _copy_text(ids: list[int], rows: Sequence[InsertRow]) -> str:
-    names: dict[str, str] = {}  # queue and task names repeat: escape each once
+    # Rows of one call mostly differ only in id and payload (same queue, task, options and enqueue time):
+    # the fields around the payload are formatted again only when they differ from the previous row's.
     out = []
-    for i, (
-        queue,
-        task,
-        args,
-        kwargs,
-        state,
-        priority,
-        attempts,
-        timeout,
-        created,
-        scheduled,
-        lock,
-        _u,
-        _s,
-        batch,
-    ) in zip(ids, rows, strict=True):
-        q = names.get(queue) or names.setdefault(queue, _esc(queue))
-        t = names.get(task) or names.setdefault(task, _esc(task))
-        out.append(
-            f"{i}\t{q}\t{t}\t{_esc_json(args)}\t{_esc_json(kwargs)}\t{state}\t{priority}\t{attempts}\t"
-            f"{_NULL if timeout is None else repr(float(timeout))}\t{created!r}\t{scheduled!r}\t"
-            f"{_NULL if lock is None else _esc(lock)}\t{_NULL}\t{_NULL}\t{_NULL if batch is None else int(batch)}\n"
-        )
+    last_head: tuple[str, str] | None = None
+    last_tail: tuple[Any, ...] | None = None
+    head = tail = ""
+    for i, row in zip(ids, rows, strict=True):
+        queue, task, args, kwargs, state, priority, attempts, timeout, created, scheduled, lock, _u, _s, batch = row
+        if (queue, task) != last_head:
+            last_head = (queue, task)
+            head = f"\t{_esc(queue)}\t{_esc(task)}\t"
+        key = (state, priority, attempts, timeout, created, scheduled, lock, batch)
+        if key != last_tail:
+            last_tail = key
+            tail = (
+                f"\t{state}\t{priority}\t{attempts}\t{_NULL if timeout is None else repr(float(timeout))}\t"
+                f"{created!r}\t{scheduled!r}\t{_NULL if lock is None else _esc(lock)}\t{_NULL}\t{_NULL}\t"
+                f"{_NULL if batch is None else int(batch)}\n"
+            )
+        out.append(f"{i}{head}{_esc_json(args)}\t{_esc_json(kwargs)}{tail}")
     return "".join(out)
 
 
@@ -274,27 +279,40 @@ class PostgresDriver(Driver):
             room = min(limit, cap - running)
             if room <= 0:
                 return []
-            return self._claim(conn, {**params, "limit": room})
+            return self._claim(conn, {**params, "limit": room}, nested=True)
 
-    def _claim(self, conn: psycopg.Connection[Any], params: dict[str, Any]) -> list[FetchedJob]:
+    def _claim(self, conn: psycopg.Connection[Any], params: dict[str, Any], nested: bool = False) -> list[FetchedJob]:
         try:
-            with conn.transaction():  # a savepoint when inside the global-limit transaction
-                rows = conn.execute(FETCH_AVAILABLE, params).fetchall()
+            rows = self._fetch_rows(conn, params, nested)
         except psycopg.errors.UniqueViolation:
             # Two jobs of one lock key in a batch, or a race with another fetcher: one at a time.
             params = {**params, "limit": 1}
             try:
-                with conn.transaction():
-                    rows = conn.execute(FETCH_AVAILABLE, params).fetchall()
+                rows = self._fetch_rows(conn, params, nested)
             except psycopg.errors.UniqueViolation:
                 return []
         rows.sort(key=lambda r: (-r[8], r[0]))
         return [FetchedJob(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
+    @staticmethod
+    def _fetch_rows(conn: psycopg.Connection[Any], params: dict[str, Any], nested: bool) -> list[Any]:
+        if nested:  # a savepoint inside the global-limit transaction: a failure must not abort that
+            with conn.transaction():
+                return conn.execute(FETCH_AVAILABLE, params).fetchall()
+        # Autocommit: one statement is its own transaction (no BEGIN/COMMIT round trips); a unique
+        # violation rolls back just this statement.
+        return conn.execute(FETCH_AVAILABLE, params).fetchall()
+
     def complete_jobs(
         self, conn: psycopg.Connection[Any], done: Sequence[tuple[int, str | None]], worker_id: str, now: float
     ) -> None:
         params = {"now": now, "ids": [d[0] for d in done], "results": [d[1] for d in done], "worker": worker_id}
+        finished = {r[0] for r in conn.execute(COMPLETE_UNBATCHED, params)}
+        if len(finished) == len(done):
+            return
+        # In a batch (or no longer ours: then the guarded UPDATE changes nothing).
+        rest = [d for d in done if d[0] not in finished]
+        params = {**params, "ids": [d[0] for d in rest], "results": [d[1] for d in rest]}
         with conn.transaction():
             changed = conn.execute(COMPLETE, params).fetchall()
             self._settle(conn, changed, now)

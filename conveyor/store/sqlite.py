@@ -10,6 +10,7 @@ connection commits, and is cheap enough to read every few milliseconds.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -71,11 +72,15 @@ FROM conveyor_queues AS q WHERE q.name = ?
 
 # The worker_id/state guard makes an acknowledgement from a worker that lost its lease a no-op.
 # A job whose cancellation was requested while it ran ends as cancelled, whatever it returned.
+# One statement for a whole batch of acknowledgements: ``[[id, result], ...]`` as one JSON parameter, each
+# row found by its primary key. Per-row statements cost a GIL hand-off each while the write lock is held
+# (the other worker processes wait for it), which left SQLite workers idle under load (issue #12).
 COMPLETE = """
 UPDATE conveyor_jobs
 SET state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'completed' END,
-    finished_at = ?, lease_expires_at = NULL, result = ?
-WHERE id = ? AND worker_id = ? AND state = 'executing'
+    finished_at = ?, lease_expires_at = NULL, result = json_extract(d.value, '$[1]')
+FROM json_each(?) AS d
+WHERE conveyor_jobs.id = json_extract(d.value, '$[0]') AND worker_id = ? AND state = 'executing'
 RETURNING batch_id, state
 """
 FAIL = """
@@ -229,7 +234,7 @@ class SQLiteDriver(Driver):
         self, conn: sqlite3.Connection, done: Sequence[tuple[int, str | None]], worker_id: str, now: float
     ) -> None:
         with self._write(conn) as cur:
-            changed = [cur.execute(COMPLETE, (now, result, job_id, worker_id)).fetchone() for job_id, result in done]
+            changed = cur.execute(COMPLETE, (now, json.dumps(done), worker_id)).fetchall()
             self._settle(cur, changed, now)
 
     def fail_jobs(self, conn: sqlite3.Connection, failures: Sequence[Failure], worker_id: str, now: float) -> None:

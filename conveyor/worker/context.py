@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from contextvars import ContextVar
 
 from conveyor.engine import clock
@@ -13,7 +12,7 @@ class JobContext:
     """What a running task knows about its job: ids, attempt, cancellation, its lease, and progress reporting."""
 
     __slots__ = (
-        "_cancel",
+        "_cancelled",
         "_lease_lost",
         "_lease_until",
         "_marked",
@@ -29,7 +28,7 @@ class JobContext:
     def __init__(self, id: int, task: str, queue: str, attempt: int, max_attempts: int) -> None:
         self.id, self.task, self.queue = id, task, queue
         self.attempt, self.max_attempts = attempt, max_attempts
-        self._cancel = threading.Event()
+        self._cancelled = False  # set by the worker's main thread when a cancel request is read
         self._pending: tuple[float, float | None, str | None, float] | None = None
         self.started_at = 0.0  # when the body began (epoch seconds)
         self._marked = False  # started_at written to the database
@@ -42,7 +41,7 @@ class JobContext:
     @property
     def cancelled(self) -> bool:
         """True once someone asked to cancel this job (``conveyor jobs cancel``): stop soon, cleanly."""
-        return self._cancel.is_set()
+        return self._cancelled
 
     @property
     def lease_lost(self) -> bool:

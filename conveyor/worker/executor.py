@@ -87,6 +87,12 @@ class Executor:
         self._done: list[tuple[int, str | None]] = []
         self._failed: list[Failure] = []
         self._first_pending = 0.0
+        # Runner threads wake the main thread only when it has something to do: the buffer fell to
+        # ``_refill_at`` held jobs (time to fetch; once per fetch), the first outcome is pending (start the
+        # flush clock) or FLUSH_SIZE are. Waking it after every job cost a thread hand-off and a loop pass
+        # per job, and when the queue is drained it had nothing to do anyway.
+        self._refill_at = opts.concurrency
+        self._refill_asked = False
         self._avg_duration = 0.001
         self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -188,9 +194,11 @@ class Executor:
     def _fill(self, now: float) -> tuple[int, int]:
         """Fetch up to the target buffer; queues in the order given (first listed, first served)."""
         target = self._target()
+        self._refill_at = target - max(1, target // 2)
         free = target - len(self._held)
         if free < max(1, target // 2) and self._held:
             return 0, 0
+        self._refill_asked = False
         if self.opts.max_jobs and self.processed is not None:
             free = min(free, self.opts.max_jobs - self.processed.value)
         asked = free
@@ -225,7 +233,7 @@ class Executor:
             for job_id in self._db(self.driver.cancel_requested_of, self.worker_id):
                 ctx = self._running.get(job_id)
                 if ctx is not None:
-                    ctx._cancel.set()
+                    ctx._cancelled = True
 
     def _mark_started(self, now: float) -> None:
         """Write ``started_at`` of jobs running for ``MARK_DELAY`` or more, once each, in one statement."""
@@ -386,7 +394,7 @@ class Executor:
             return
         if task is None:
             err = UnknownTaskError(job.task, list(self.app.tasks))
-            self._record_failure(job, None, str(err), None, discard=True)
+            first = self._record_failure(job, None, str(err), None, discard=True)
         else:
             ctx = JobContext(job.id, job.task, job.queue, job.attempt, job.max_attempts)
             ctx.started_at = clock.now()
@@ -397,7 +405,7 @@ class Executor:
             token = _current.set(ctx)
             self._running[job.id] = ctx
             try:
-                args = json.loads(job.args)
+                args = () if job.args == "[]" else json.loads(job.args)
                 kwargs = {} if job.kwargs == "{}" else json.loads(job.kwargs)
                 if task.is_async:
                     fut = asyncio.run_coroutine_threadsafe(task.fn(*args, **kwargs), self._async_loop())
@@ -405,15 +413,15 @@ class Executor:
                 else:
                     result = task.fn(*args, **kwargs)
             except Snooze as snooze:
-                self._mark_pending()
+                first = self._mark_pending()
                 self._snoozed.append((job.id, clock.now() + snooze.seconds))
             except Discard as exc:
                 name = type(exc.__cause__).__name__ if exc.__cause__ is not None else "Discard"
-                self._record_failure(job, task, f"{name}: {exc}", traceback.format_exc(), discard=True)
+                first = self._record_failure(job, task, f"{name}: {exc}", traceback.format_exc(), discard=True)
             except BaseException as exc:  # a task's SystemExit must not kill the runner thread
-                self._record_failure(job, task, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+                first = self._record_failure(job, task, f"{type(exc).__name__}: {exc}", traceback.format_exc())
             else:
-                self._record_success(job, task, result)
+                first = self._record_success(job, task, result)
             finally:
                 slots[slot] = 0.0
                 _current.reset(token)
@@ -422,14 +430,22 @@ class Executor:
                     self._last_progress.append((job.id, final))
         # Exponential moving average of run time drives the prefetch size.
         self._avg_duration += (time.perf_counter() - started - self._avg_duration) * 0.05
-        self._held.discard(job.id)
-        self.wake.set()
+        held = self._held
+        held.discard(job.id)
+        refill = len(held) <= self._refill_at and not self._refill_asked
+        if refill:
+            self._refill_asked = True
+        if first or refill or len(self._done) == FLUSH_SIZE:
+            self.wake.set()
 
-    def _mark_pending(self) -> None:
+    def _mark_pending(self) -> bool:
+        """Start the flush clock if nothing was pending; True then (the main thread should know)."""
         if not self._done and not self._failed and not self._snoozed:
             self._first_pending = time.monotonic()
+            return True
+        return False
 
-    def _record_success(self, job: FetchedJob, task: Task[Any, Any], result: Any) -> None:
+    def _record_success(self, job: FetchedJob, task: Task[Any, Any], result: Any) -> bool:
         stored = None
         if task.store_result:
             try:
@@ -441,12 +457,13 @@ class Executor:
                     task.name,
                     exc,
                 )
-        self._mark_pending()
+        first = self._mark_pending()
         self._done.append((job.id, stored))
+        return first
 
     def _record_failure(
         self, job: FetchedJob, task: Task[Any, Any] | None, error: str, tb: str | None, discard: bool = False
-    ) -> None:
+    ) -> bool:
         retry_at = None
         if task is not None and not discard:
             retry_at = next_attempt_at(job.attempt, job.max_attempts, clock.now(), task.retry)
@@ -454,8 +471,9 @@ class Executor:
             log.error("job %s (%s) failed for good on attempt %s: %s", job.id, job.task, job.attempt, error)
         else:
             log.warning("job %s (%s) failed on attempt %s, retrying: %s", job.id, job.task, job.attempt, error)
-        self._mark_pending()
+        first = self._mark_pending()
         self._failed.append(Failure(job.id, job.attempt, error, tb, retry_at))
+        return first
 
     # ------------------------------------------------------------------ shutdown
     def _shutdown(self) -> None:

@@ -1,0 +1,178 @@
+"""What one job costs a worker besides its body (issue #12): main-thread wake-ups, statements per batch of
+acknowledgements or fetches. Correctness of the cheaper paths is checked beside their cost."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Any
+
+import pytest
+
+from conveyor import Conveyor
+from conveyor.engine import clock
+from conveyor.engine.states import JobState
+from conveyor.worker.executor import Executor
+
+
+class CountingEvent(threading.Event):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sets = 0
+
+    def set(self) -> None:
+        self.sets += 1
+        super().set()
+
+
+def test_runner_threads_do_not_wake_the_main_thread_after_every_job(
+    app: Conveyor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    @app.task
+    def quick(n: int) -> None:
+        return None
+
+    n = 400
+    ids = app.enqueue_many([quick.job(i) for i in range(n)])
+    executors: list[Executor] = []
+    init = Executor.__init__
+
+    def counting_init(self: Executor, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.wake = CountingEvent()
+        executors.append(self)
+
+    monkeypatch.setattr(Executor, "__init__", counting_init)
+    assert app.work(["default"], processes=0, concurrency=2, stop_when_empty=True, sleep=0.05) == 0
+
+    assert {app.get_job(i).state for i in ids} == {JobState.COMPLETED}
+    (executor,) = executors
+    wakes = executor.wake.sets
+    assert isinstance(wakes, int)
+    # One per refill, per start of a flush window and per notification: far fewer than one per job.
+    assert wakes < n / 4, f"main thread woken {wakes} times for {n} jobs"
+
+
+def _fetch(app: Conveyor, conn: Any, n: int, worker: str) -> list[int]:
+    jobs = app.driver.fetch_available(conn, "default", n, worker, clock.now(), 60.0)
+    assert len(jobs) == n
+    return [j.id for j in jobs]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_sqlite_acknowledges_a_whole_batch_in_one_statement(app: Conveyor) -> None:
+    @app.task
+    def job(n: int) -> None:
+        return None
+
+    app.enqueue_many([job.job(i) for i in range(50)])
+    conn = app.driver.connect()
+    try:
+        ids = _fetch(app, conn, 50, "w1")
+        done = [(i, '{"n": "a\\"b\\t"}' if k % 2 else None) for k, i in enumerate(ids)]
+        statements: list[str] = []
+        conn.set_trace_callback(statements.append)
+        app.driver.complete_jobs(conn, done, "w1", clock.now())
+        conn.set_trace_callback(None)
+    finally:
+        conn.close()
+
+    # SQLite reports a statement again at the start of each trigger program it runs (the test suite's
+    # state-table trigger fires per row): repeats of one statement are one execution.
+    executed = [sql.split()[0] for sql, _ in itertools.groupby(statements)]
+    assert executed == ["BEGIN", "UPDATE", "COMMIT"]
+    for k, i in enumerate(ids):
+        record = app.get_job(i)
+        assert record.state == JobState.COMPLETED
+        assert record.result == ({"n": 'a"b\t'} if k % 2 else None)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_sqlite_acknowledgement_of_a_job_no_longer_held_changes_nothing(app: Conveyor) -> None:
+    @app.task
+    def job(n: int) -> None:
+        return None
+
+    app.enqueue_many([job.job(i) for i in range(2)])
+    conn = app.driver.connect()
+    try:
+        ours, theirs = _fetch(app, conn, 2, "w1")
+        # The second job was rescued and taken by another worker meanwhile: our acknowledgement must not touch it.
+        conn.execute("UPDATE conveyor_jobs SET worker_id = 'w2' WHERE id = ?", (theirs,))
+        app.driver.complete_jobs(conn, [(ours, None), (theirs, '"late"')], "w1", clock.now())
+    finally:
+        conn.close()
+    assert app.get_job(ours).state == JobState.COMPLETED
+    late = app.get_job(theirs)
+    assert late.state == JobState.EXECUTING and late.result is None
+
+
+class StatementCounter:
+    """A psycopg connection that records the statements sent and the transactions opened."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.statements: list[str] = []
+        self.transactions = 0
+
+    def execute(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        self.statements.append(" ".join(str(sql).split())[:40])
+        return self.conn.execute(sql, *args, **kwargs)
+
+    def transaction(self) -> Any:
+        self.transactions += 1
+        return self.conn.transaction()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_postgres_fetches_and_acknowledges_jobs_outside_batches_in_one_round_trip_each(app: Conveyor) -> None:
+    @app.task(store_result=True)
+    def job(n: int) -> int:
+        return n
+
+    app.enqueue_many([job.job(i) for i in range(20)])
+    raw = app.driver.connect()
+    try:
+        conn = StatementCounter(raw)
+        ids = _fetch(app, conn, 20, "w1")
+        assert (len(conn.statements), conn.transactions) == (1, 0)
+        conn.statements.clear()
+        app.driver.complete_jobs(conn, [(i, str(i)) for i in ids], "w1", clock.now())
+        assert (len(conn.statements), conn.transactions) == (1, 0)
+    finally:
+        raw.close()
+    assert [app.get_job(i).result for i in ids] == ids
+    assert {app.get_job(i).state for i in ids} == {JobState.COMPLETED}
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_postgres_acknowledgements_of_batch_jobs_still_finish_their_batch(app: Conveyor) -> None:
+    seen: list[int] = []
+
+    @app.task
+    def part(n: int) -> None:
+        return None
+
+    @app.task
+    def single(n: int) -> None:
+        return None
+
+    @app.task
+    def on_done(batch_id: int) -> None:
+        seen.append(batch_id)
+
+    batch = app.batch([part.job(i) for i in range(3)], name="b", on_complete=on_done)
+    app.enqueue_many([single.job(i) for i in range(3)])
+    raw = app.driver.connect()
+    try:
+        ids = _fetch(app, raw, 6, "w1")
+        app.driver.complete_jobs(raw, [(i, None) for i in ids], "w1", clock.now())
+    finally:
+        raw.close()
+    assert {app.get_job(i).state for i in ids} == {JobState.COMPLETED}
+    finished = app.get_batch(batch.id)
+    assert (finished.state, finished.completed) == ("completed", 3)
+    assert finished.callback_job_id is not None
