@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from conveyor.engine import clock
-from conveyor.engine.states import JobState
 from conveyor.scheduler.cron import daily_at
 
 if TYPE_CHECKING:
@@ -28,12 +26,9 @@ def register_builtins(catalog: Catalog) -> None:
 
         def prune(failed_hours: float = 168.0, completed_hours: float | None = None) -> dict[str, int]:
             """Delete finished jobs past their retention; returns how many of each kind."""
-            now = clock.now()
             keep = app.settings.completed_retention_hours if completed_hours is None else completed_hours
-            failed = app.driver.delete_jobs(
-                [JobState.DISCARDED.value, JobState.CANCELLED.value], older_than=now - failed_hours * 3600
-            )
-            done = app.driver.delete_jobs([JobState.COMPLETED.value], older_than=now - keep * 3600)
+            failed = app.prune_failed(failed_hours * 3600)
+            done = app.prune_completed(keep * 3600)
             return {"failed": failed, "completed": done}
 
         app.task(name=PRUNE_TASK, store_result=True)(prune)
