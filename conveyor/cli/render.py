@@ -55,6 +55,8 @@ def job_detail(job: JobRecord, redact_keys: Sequence[str] = ()) -> Group:
         t.add_row("batch", str(job.batch_id))
     if job.cancel_requested:
         t.add_row("cancel", "requested")
+    if job.crashes:
+        t.add_row("crashes", f"its worker process died {job.crashes} time(s) while running it")
     if job.result is not None:
         t.add_row("result", Text(json.dumps(redact(job.result, redact_keys))))
     parts: list[Table | Panel] = [t]

@@ -267,6 +267,8 @@ class Backend:
             "worker_id": rec.worker_id,
             "result": self._redact(rec.result),
             "cancel_requested": rec.cancel_requested,
+            "crashes": rec.crashes,
+            "started_at": rec.started_at,
         }
 
     def retry(self, job_id: int) -> dict[str, Any]:

@@ -11,8 +11,10 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import update
 
 from conveyor import Conveyor
+from conveyor.store.schema import jobs
 from conveyor.web import create_app
 from conveyor.web.dashboard import NAV, add_nav_item, add_template_dir, charts, filters, render, templates
 from conveyor.web.monitor import Monitor
@@ -372,3 +374,11 @@ def test_as_list_reads_lists_json_and_commas() -> None:
     assert filters.as_list('["a", "b"]') == ["a", "b"]
     assert filters.as_list("a, b") == ["a", "b"]
     assert filters.as_list(['["a"]']) == ["a"]
+
+
+def test_a_job_that_killed_its_worker_says_so_on_its_page(dash_app: Conveyor, pages: Pages) -> None:
+    job_id = dash_app.enqueue("ok", [1])
+    with dash_app.transaction() as conn:
+        conn.execute(update(jobs).where(jobs.c.id == job_id).values(crashes=2))
+    assert "killed its worker 2 times" in body(pages, f"/jobs/{job_id}")
+    assert pages.get(f"/api/jobs/{job_id}").json()["crashes"] == 2
