@@ -3,7 +3,9 @@ acknowledgements or fetches. Correctness of the cheaper paths is checked beside 
 
 from __future__ import annotations
 
+import fcntl
 import itertools
+import os
 import threading
 from typing import Any
 
@@ -60,7 +62,7 @@ def _fetch(app: Conveyor, conn: Any, n: int, worker: str) -> list[int]:
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_sqlite_acknowledges_a_whole_batch_in_one_statement(app: Conveyor) -> None:
+def test_sqlite_acknowledges_jobs_outside_batches_in_one_autocommit_statement(app: Conveyor) -> None:
     @app.task
     def job(n: int) -> None:
         return None
@@ -80,7 +82,7 @@ def test_sqlite_acknowledges_a_whole_batch_in_one_statement(app: Conveyor) -> No
     # SQLite reports a statement again at the start of each trigger program it runs (the test suite's
     # state-table trigger fires per row): repeats of one statement are one execution.
     executed = [sql.split()[0] for sql, _ in itertools.groupby(statements)]
-    assert executed == ["BEGIN", "UPDATE", "COMMIT"]
+    assert executed == ["UPDATE"]
     for k, i in enumerate(ids):
         record = app.get_job(i)
         assert record.state == JobState.COMPLETED
@@ -176,3 +178,46 @@ def test_postgres_acknowledgements_of_batch_jobs_still_finish_their_batch(app: C
     finished = app.get_batch(batch.id)
     assert (finished.state, finished.completed) == ("completed", 3)
     assert finished.callback_job_id is not None
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_sqlite_fetches_at_the_same_instant_give_each_worker_only_its_own_jobs(app: Conveyor) -> None:
+    @app.task
+    def job(n: int) -> None:
+        return None
+
+    app.enqueue_many([job.job(i) for i in range(10)])
+    now = clock.now()
+    conn = app.driver.connect()
+    try:
+        first = app.driver.fetch_available(conn, "default", 4, "w1", now, 60.0)
+        second = app.driver.fetch_available(conn, "default", 4, "w2", now, 60.0)
+    finally:
+        conn.close()
+    assert [j.args for j in first] == [f"[{i}]" for i in range(4)]
+    assert [j.args for j in second] == [f"[{i}]" for i in range(4, 8)]
+    assert all(j.attempt == 1 for j in first + second)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_sqlite_hot_path_writers_queue_on_a_file_lock_beside_the_database(app: Conveyor) -> None:
+    gate = app.driver._gate  # type: ignore[attr-defined]
+    assert gate.path == f"{app.driver.engine.url.database}-conveyor-write.lock"
+    outcome: list[str] = []
+
+    def try_to_write() -> None:
+        fd = os.open(gate.path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            outcome.append("got the lock")
+        except BlockingIOError:
+            outcome.append("must wait")
+        finally:
+            os.close(fd)
+
+    with gate():
+        other = threading.Thread(target=try_to_write)
+        other.start()
+        other.join()
+    try_to_write()
+    assert outcome == ["must wait", "got the lock"]
