@@ -12,7 +12,8 @@ import typer
 
 def extend(cli: typer.Typer) -> None:
     """Add ``conveyor shoptet`` and ``conveyor sim`` to the command line."""
-    from conveyor.cli import shoptet, sim
+    from conveyor.commerce import sim
+    from conveyor.commerce.shoptet import cli as shoptet
 
     cli.add_typer(sim.cli, name="sim")
     cli.add_typer(shoptet.cli, name="shoptet")

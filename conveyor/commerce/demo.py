@@ -140,7 +140,7 @@ def main() -> None:
     import uvicorn
 
     from conveyor.commerce.shoptet.simulator import SimulatorConfig, serve_in_thread
-    from conveyor.scheduler.loop import run_scheduler
+    from conveyor.scheduler import run_scheduler
     from conveyor.web import create_app
 
     console = Console()
@@ -193,9 +193,7 @@ def main() -> None:
 
 
 def _summary(console: Console) -> None:
-    from conveyor.engine import clock
-
-    for s in app.driver.queue_stats(clock.now()):
+    for s in app.queue_stats():
         c = s.counts
         console.print(
             f"  {s.queue:<14} completed {c.get('completed', 0):>6}  failed {c.get('discarded', 0):>4}  "

@@ -17,6 +17,7 @@ from conveyor.scheduler.errors import (
     UnknownTimezoneError,
     UnsupportedScheduleError,
 )
+from conveyor.scheduler.loop import run_scheduler
 
 __all__ = [
     "Catalog",
@@ -37,5 +38,6 @@ __all__ = [
     "daily_at",
     "every_minutes",
     "hourly",
+    "run_scheduler",
     "weekly",
 ]

@@ -2,9 +2,54 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
+
+import conveyor
+
+PACKAGE = Path(conveyor.__file__).parent
+
+
+def test_no_core_module_imports_the_commerce_pack() -> None:
+    """The core knows no pack: the commerce pack is built on the public API only (docs/packs.md)."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if (PACKAGE / "commerce") in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            offenders += [f"{path.relative_to(PACKAGE)}: {n}" for n in names if n.startswith("conveyor.commerce")]
+    assert offenders == []
+
+
+def test_the_commerce_pack_imports_only_the_public_api() -> None:
+    """Packs use ``conveyor``, ``conveyor.web.extensions``, ``conveyor.cli.extensions``, the documented
+    ``conveyor.scheduler`` package and ``create_app`` — nothing private."""
+    public = {"conveyor", "conveyor.web", "conveyor.web.extensions", "conveyor.cli.extensions", "conveyor.scheduler"}
+    offenders = []
+    for path in (PACKAGE / "commerce").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and node.level == 0
+                else []
+            )
+            offenders += [
+                f"{path.relative_to(PACKAGE)}: {n}"
+                for n in names
+                if n.startswith("conveyor") and not n.startswith("conveyor.commerce") and n not in public
+            ]
+    assert offenders == []
 
 
 def test_an_app_adds_its_own_command_group(tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ def add_shop(
     ):
         if value is not None and value != "":
             credentials[key] = value
-    with app.driver.begin() as conn:
+    with app.transaction() as conn:
         return store.create_shop(
             conn,
             pack.cipher,
@@ -95,7 +95,7 @@ def add_shop(
 
 def find_shop(app: Conveyor, ref: int | str) -> Shop:
     """A shop by id, or by name (``"7"`` is tried as an id first, then as a name)."""
-    with app.driver.read() as conn:
+    with app.read_transaction() as conn:
         if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
             try:
                 return store.get_shop(conn, int(ref))
@@ -107,14 +107,14 @@ def find_shop(app: Conveyor, ref: int | str) -> Shop:
 
 def list_shops(app: Conveyor) -> list[Shop]:
     """Every Shoptet shop, by id."""
-    with app.driver.read() as conn:
+    with app.read_transaction() as conn:
         return store.list_shops(conn, platform=PLATFORM)
 
 
 def remove_shop(app: Conveyor, shop_id: int) -> bool:
     """Delete a shop and everything stored for it; False if there was none. Its queued jobs still run and
     end at once ("shop N no longer exists"); its snapshot files stay on disk."""
-    with app.driver.begin() as conn:
+    with app.transaction() as conn:
         return store.delete_shop(conn, shop_id)
 
 
@@ -125,7 +125,7 @@ def update_shop(app: Conveyor, shop_id: int, *, base_url: str | None = None, web
     if base_url is not None:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"the shop's API URL must start with http:// or https://, got {base_url!r}")
-        with app.driver.begin() as conn:
+        with app.transaction() as conn:
             shop = store.set_shop_base_url(conn, shop.id, base_url.rstrip("/"))
     if webhook_url is not None:
         if not webhook_url.startswith(("http://", "https://")):
@@ -151,14 +151,14 @@ def list_parked(
     statuses = list(store.ParkedStatus)
     if not include_failing:
         statuses.remove(store.ParkedStatus.FAILING)
-    with app.driver.read() as conn:
+    with app.read_transaction() as conn:
         return store.list_parked(conn, shop_id, statuses=statuses, after_id=after_id, limit=limit)
 
 
 def retry_parked(app: Conveyor, record_id: int) -> int:
     """Retry a parked (or dismissed) record now: it is due at once and its pipeline runs for the shop.
     Returns that run's job id."""
-    with app.driver.begin() as conn:
+    with app.transaction() as conn:
         record = store.retry_parked(conn, record_id)
     pipeline = PARKED_PIPELINES.get(record.kind)
     if pipeline is None:
@@ -168,7 +168,7 @@ def retry_parked(app: Conveyor, record_id: int) -> int:
 
 def dismiss_parked(app: Conveyor, record_id: int) -> store.ParkedRecord:
     """Stop retrying a parked record; it stays listed as ``dismissed``."""
-    with app.driver.begin() as conn:
+    with app.transaction() as conn:
         return store.dismiss_parked(conn, record_id)
 
 
@@ -176,7 +176,7 @@ def shops_overview(app: Conveyor, *, executions: int = 10) -> list[ShopOverview]
     """Every Shoptet shop with its cursors and its last ``executions`` runs, for the Shops page."""
     pack = pack_of(app)
     overview = []
-    with app.driver.read() as conn:
+    with app.read_transaction() as conn:
         for shop in store.list_shops(conn, platform=PLATFORM):
             creds = store.shop_credentials(conn, pack.cipher, shop.id)
             keys = (sync.CURSOR_ORDERS, sync.CURSOR_PRODUCTS)
@@ -208,7 +208,7 @@ def list_executions(
     limit: int = 50,
 ) -> list[Execution]:
     """Executions newest first: one shop's (keyset pages with ``before_id``), or every Shoptet shop's."""
-    with app.driver.read() as conn:
+    with app.read_transaction() as conn:
         if shop_id is not None:
             return store.list_executions(conn, shop_id, pipeline=pipeline, before_id=before_id, limit=limit)
         runs: list[Execution] = []
@@ -219,13 +219,13 @@ def list_executions(
 
 def get_execution(app: Conveyor, execution_id: int) -> Execution:
     """One execution; :class:`~conveyor.commerce.store.ExecutionNotFoundError` if there is none."""
-    with app.driver.read() as conn:
+    with app.read_transaction() as conn:
         return store.get_execution(conn, execution_id)
 
 
 def execution_errors(app: Conveyor, execution_id: int, *, after_id: int = 0, limit: int = 100) -> list[ExecutionError]:
     """The records an execution could not import (code and reason), a page after ``after_id``."""
-    with app.driver.read() as conn:
+    with app.read_transaction() as conn:
         return store.list_errors(conn, execution_id, after_id=after_id, limit=limit)
 
 
@@ -242,7 +242,7 @@ def run_pipeline(app: Conveyor, shop_id: int, pipeline: str, *, trigger: str = "
     }
     if name not in tasks:
         raise UnknownPipelineError(f"unknown pipeline {pipeline!r} (pipelines: {', '.join(PIPELINES)})")
-    with app.driver.begin() as conn:
+    with app.transaction() as conn:
         store.get_shop(conn, shop_id)
         _, job_id = sync.enqueue_run(
             conn, pack.tasks[tasks[name]], [shop_id], shop_id=shop_id, pipeline=name, trigger=trigger,
@@ -260,7 +260,7 @@ def request_snapshot(app: Conveyor, shop_id: int, kind: str) -> int:
     pack = pack_of(app)
     if kind not in SNAPSHOT_KINDS:
         raise ConfigurationError(f"unknown snapshot kind {kind!r} (kinds: {', '.join(SNAPSHOT_KINDS)})")
-    with app.driver.begin() as conn:
+    with app.transaction() as conn:
         store.get_shop(conn, shop_id)
         execution_id, _ = sync.enqueue_run(
             conn, pack.tasks["shoptet.snapshot"], [shop_id, kind], shop_id=shop_id,
@@ -276,7 +276,7 @@ def retry_snapshot(app: Conveyor, execution_id: int) -> int:
     reads to its end; otherwise the result is downloaded again (or, once Shoptet no longer has it, a new
     export is requested)."""
     pack = pack_of(app)
-    with app.driver.begin() as conn:
+    with app.transaction() as conn:
         execution = store.get_execution(conn, execution_id)
         kind = execution.pipeline.removeprefix("snapshot.")
         if not execution.pipeline.startswith("snapshot.") or kind not in SNAPSHOT_KINDS:
@@ -302,7 +302,7 @@ def retry_snapshot(app: Conveyor, execution_id: int) -> int:
 
 def snapshot_file_of(app: Conveyor, execution_id: int) -> SnapshotFile | None:
     """The file a snapshot execution downloaded (or re-used), if it got that far."""
-    with app.driver.read() as conn:
+    with app.read_transaction() as conn:
         return _file_of_execution(conn, execution_id)
 
 

@@ -106,7 +106,7 @@ class ShoptetPack:
 
     def credentials(self, shop_id: int) -> dict[str, Any]:
         """The shop's decrypted credentials."""
-        with self.app.driver.read() as conn:
+        with self.app.read_transaction() as conn:
             return store.shop_credentials(conn, self.cipher, shop_id)
 
     def client(self, shop: Shop) -> ShoptetClient:
@@ -202,7 +202,7 @@ class ShopTokenCache:
 
     def _update(self, value: dict[str, Any] | None) -> None:
         cipher = self.pack.cipher
-        with self.pack.app.driver.begin() as conn:
+        with self.pack.app.transaction() as conn:
             creds = store.shop_credentials(conn, cipher, self.shop_id)
             if value is None:
                 creds.pop("access_token", None)

@@ -147,12 +147,12 @@ def run_snapshot(pack: ShoptetPack, shop_id: int, kind: str, trigger: str, file_
 def _obtain_file(pack: ShoptetPack, shop: Shop, kind: str, execution_id: int, file_id: int | None) -> SnapshotFile:
     client = pack.client(shop)
     if file_id is not None:
-        with pack.app.driver.read() as conn:
+        with pack.app.read_transaction() as conn:
             previous = store.get_snapshot_file(conn, file_id)
         problem = file_problem(previous)
         if problem is None:
             log.info("shop %s: importing %s again from %s (checksum matches)", shop.name, kind, previous.path)
-            with pack.app.driver.begin() as conn:
+            with pack.app.transaction() as conn:
                 return _record(conn, shop, kind, execution_id, previous.remote_job_id, Path(previous.path),
                                previous.sha256, previous.size)  # fmt: skip
         log.info("shop %s: %s; downloading it again", shop.name, problem)
@@ -173,7 +173,7 @@ def _request_and_download(
     pack: ShoptetPack, client: ShoptetClient, shop: Shop, kind: str, execution_id: int
 ) -> SnapshotFile:
     key = pending_key(kind)
-    with pack.app.driver.read() as conn:
+    with pack.app.read_transaction() as conn:
         raw = store.get_cursor(conn, shop.id, key)
     pending = json.loads(raw) if raw else None
     if pending is None or pending.get("execution_id") != execution_id:
@@ -215,7 +215,7 @@ def _request_and_download(
 
 
 def _save_pending(pack: ShoptetPack, shop_id: int, key: str, pending: dict[str, Any]) -> None:
-    with pack.app.driver.begin() as conn:
+    with pack.app.transaction() as conn:
         store.set_cursor(conn, shop_id, key, json.dumps(pending))
 
 
@@ -226,7 +226,7 @@ def _download(
     dest.parent.mkdir(parents=True, exist_ok=True)
     path, sha256, size = client.download_result(url, dest)
     log.info("shop %s: %s export %s downloaded to %s (%d bytes)", shop.name, kind, remote, path, size)
-    with pack.app.driver.begin() as conn:
+    with pack.app.transaction() as conn:
         file = _record(conn, shop, kind, execution_id, remote, path, sha256, size)
         store.delete_cursor(conn, shop.id, pending_key(kind))
     return file
@@ -267,7 +267,7 @@ def _import_file(pack: ShoptetPack, shop: Shop, kind: str, execution_id: int, fi
 
     def flush() -> None:
         nonlocal counts, done
-        with pack.app.driver.begin() as conn:
+        with pack.app.transaction() as conn:
             result = importer(conn, shop.id, records)
             store.record_errors(conn, execution_id, bad_lines + result.errors)
             chunk = result.counts + ImportCounts(read=len(bad_lines), failed=len(bad_lines))
@@ -307,7 +307,7 @@ def _import_file(pack: ShoptetPack, shop: Shop, kind: str, execution_id: int, fi
     except BaseException as exc:
         _mark(pack, file, SnapshotStatus.FAILED, f"{type(exc).__name__}: {exc}")
         raise
-    with pack.app.driver.begin() as conn:
+    with pack.app.transaction() as conn:
         store.mark_snapshot_file(conn, file.id, SnapshotStatus.IMPORTED)
         store.finish_execution(conn, execution_id)
     log.info(
@@ -328,7 +328,7 @@ def _import_file(pack: ShoptetPack, shop: Shop, kind: str, execution_id: int, fi
 
 def _mark(pack: ShoptetPack, file: SnapshotFile, status: SnapshotStatus, error: str | None = None) -> None:
     try:
-        with pack.app.driver.begin() as conn:
+        with pack.app.transaction() as conn:
             store.mark_snapshot_file(conn, file.id, status, error=error)
     except Exception as exc:  # never hide the original failure behind a bookkeeping one
         log.warning("snapshot file %s: could not mark it %s: %s", file.id, status.value, exc)

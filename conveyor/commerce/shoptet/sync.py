@@ -101,7 +101,7 @@ def running_job() -> JobContext | None:
 def load_shop(pack: ShoptetPack, shop_id: int) -> Shop:
     """The shop, or :class:`ShopGone` (logged once, clearly) when it was deleted while its job waited."""
     try:
-        with pack.app.driver.read() as conn:
+        with pack.app.read_transaction() as conn:
             return store.get_shop(conn, shop_id)
     except ShopNotFoundError:
         job = running_job()
@@ -160,7 +160,7 @@ def begin_execution(pack: ShoptetPack, shop_id: int, pipeline: str, trigger: str
     still being built) or its worker died; otherwise a new one (a retry after an attempt ended in error, or
     a job queued without one)."""
     job = running_job()
-    with pack.app.driver.begin() as conn:
+    with pack.app.transaction() as conn:
         if job is not None:
             found = open_execution_of_job(conn, job.id)
             if found is not None:
@@ -174,7 +174,7 @@ def begin_execution(pack: ShoptetPack, shop_id: int, pipeline: str, trigger: str
 def fail_execution(pack: ShoptetPack, execution_id: int, error: str) -> None:
     """Finish the execution as ``error``; a no-op (logged) if it is already finished or was deleted."""
     try:
-        with pack.app.driver.begin() as conn:
+        with pack.app.transaction() as conn:
             store.finish_execution(conn, execution_id, error=error[:4000])
     except (InvalidStateError, ExecutionNotFoundError) as exc:
         log.warning("execution %s: could not record the error %r: %s", execution_id, error, exc)
@@ -369,7 +369,7 @@ def _record_stall(conn: Connection, shop_id: int, cursor_key: str, reason: str |
 def _incremental(pack: ShoptetPack, shop: Shop, spec: IncrementalSpec, execution_id: int) -> dict[str, Any]:
     job = running_job()
     client = pack.client(shop)
-    with pack.app.driver.read() as conn:
+    with pack.app.read_transaction() as conn:
         cursor = parse_cursor(store.get_cursor(conn, shop.id, spec.cursor_key))
         tracked = store.tracked_codes(conn, shop.id, spec.kind)
         due = store.due_parked(conn, shop.id, spec.kind)
@@ -396,7 +396,7 @@ def _incremental(pack: ShoptetPack, shop: Shop, spec: IncrementalSpec, execution
 
     def flush() -> None:
         nonlocal counts, done
-        with pack.app.driver.begin() as conn:
+        with pack.app.transaction() as conn:
             result = spec.import_records(conn, shop.id, records)
             for key in deleted:
                 spec.delete_record(conn, shop.id, key)
@@ -499,7 +499,7 @@ def _incremental(pack: ShoptetPack, shop: Shop, spec: IncrementalSpec, execution
         log.info("shop %s %s: retrying %d parked %s", shop.name, spec.pipeline, len(extra), spec.unit)
         read(extra)
 
-    with pack.app.driver.begin() as conn:
+    with pack.app.transaction() as conn:
         statuses = store.note_failures(conn, shop.id, spec.kind, failures.values(), park_after=pack.park_after_failures)
         holding = [
             t for code, status in statuses.items()
@@ -573,7 +573,7 @@ def fetch_one_order(pack: ShoptetPack, shop_id: int, code: str) -> dict[str, Any
             if problem := schema_problem(shop, "order", "code", code, detail):
                 detail = MalformedResponse(problem, code=code)
         handoff = VariantHandoff(pack.inventory_task, shop.id)
-        with pack.app.driver.begin() as conn:
+        with pack.app.transaction() as conn:
             if detail is None:
                 removed = store.delete_order(conn, shop.id, code)
                 counts = ImportCounts(read=1, updated=int(removed), unchanged=int(not removed))
@@ -613,7 +613,7 @@ def wait_for_webhook(
     def finished(seconds: float) -> bool:
         remaining = seconds
         while True:
-            with pack.app.driver.read() as conn:
+            with pack.app.read_transaction() as conn:
                 if webhook_seen(conn, shop_id, event, instance):
                     return True
             if remaining <= 0:
@@ -663,7 +663,7 @@ def backfill_customers(
         linkable: list[list[Any]] = []
         without_email = 0
         after = 0
-        with pack.app.driver.read() as conn:
+        with pack.app.read_transaction() as conn:
             while page := store.orders_without_customer(conn, shop.id, after_id=after, limit=BACKFILL_PAGE):
                 for order in page:
                     if order.email:
@@ -671,7 +671,7 @@ def backfill_customers(
                     else:
                         without_email += 1
                 after = page[-1].id
-        with pack.app.driver.begin() as conn:
+        with pack.app.transaction() as conn:
             store.add_counts(
                 conn,
                 execution_id,
@@ -704,7 +704,7 @@ def link_guest_orders(pack: ShoptetPack, execution_id: int, shop_id: int, orders
     customer (guid :func:`guest_guid`) for an e-mail no customer has. One transaction per chunk."""
     emails = {str(email).strip().lower() for _, email in orders}
     counts = ImportCounts()
-    with pack.app.driver.begin() as conn:
+    with pack.app.transaction() as conn:
         found = store.customer_ids_by_email(conn, shop_id, emails)
         missing = sorted(emails - set(found))
         if missing:
@@ -741,7 +741,7 @@ def finish_backfill(pack: ShoptetPack, batch_id: int) -> dict[str, Any]:
             f"{batch.failed} of {batch.total} link jobs failed and {batch.cancelled} were cancelled (batch {batch_id})"
         )
     try:
-        with pack.app.driver.begin() as conn:
+        with pack.app.transaction() as conn:
             store.finish_execution(conn, execution_id, error=error)
     except (InvalidStateError, ExecutionNotFoundError) as exc:
         log.warning("customers backfill batch %s: %s", batch_id, exc)

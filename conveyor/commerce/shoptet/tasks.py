@@ -130,7 +130,7 @@ def _register_tasks(pack: ShoptetPack, retry: RetryPolicy) -> None:
     @app.task(name="shoptet.orders.fetch_new", queue=queue, store_result=True)
     def fetch_new() -> dict[str, Any]:
         """Scheduled every 5 minutes: queue one incremental order sync per Shoptet shop."""
-        with app.driver.read() as conn:
+        with app.read_transaction() as conn:
             shops = store.list_shops(conn, platform=PLATFORM)
         return _fan_out(pack, fetch_new_for_shop, "orders.fetch_new", shops)
 
@@ -154,7 +154,7 @@ def _register_tasks(pack: ShoptetPack, retry: RetryPolicy) -> None:
     def import_master() -> dict[str, Any]:
         """Scheduled hourly: queue the product sync of the master shop (of every Shoptet shop if no shop
         is the master: a single-shop setup should not import nothing because nobody ticked "master")."""
-        with app.driver.read() as conn:
+        with app.read_transaction() as conn:
             master = store.master_shop(conn)
             shops = [master] if master is not None else store.list_shops(conn, platform=PLATFORM)
         return _fan_out(
@@ -268,7 +268,7 @@ def _fan_out(pack: ShoptetPack, task: Task[Any, Any], pipeline: str, shops: Sequ
     """One job (and queued execution) per shop, in one transaction. A shop whose previous job still waits
     gets no second one (the task is unique while waiting): a slow shop never piles up runs."""
     queued: dict[str, int] = {}
-    with pack.app.driver.begin() as conn:
+    with pack.app.transaction() as conn:
         for shop in shops:
             _, job_id = sync.enqueue_run(
                 conn, task, [shop.id], shop_id=shop.id, pipeline=pipeline, trigger="cron", kwargs={"trigger": "cron"}

@@ -129,7 +129,7 @@ def handle_webhook(app: Conveyor, raw_body: bytes, signature: str | None) -> Web
     pack = pack_of(app)
     if not signature:
         raise WebhookSignatureError("the Shoptet-Webhook-Signature header is missing")
-    with app.driver.read() as conn:
+    with app.read_transaction() as conn:
         shops = [
             (s, store.shop_credentials(conn, pack.cipher, s.id)) for s in store.list_shops(conn, platform=PLATFORM)
         ]
@@ -152,7 +152,7 @@ def handle_webhook(app: Conveyor, raw_body: bytes, signature: str | None) -> Web
     shop = chosen[0][0]
     created = notification.event_created.timestamp() if notification.event_created else time.time()
     job_id = execution_id = None
-    with app.driver.begin() as conn:
+    with app.transaction() as conn:
         event_id = store.record_webhook_event(conn, shop.id, notification.event, notification.event_instance, created)
         if event_id is None:
             # Same (event, instance, eventCreated): a redelivery, or a second change of the order in the same
@@ -195,7 +195,7 @@ def register_webhooks(
     429 (rate limit) is retried after ``Retry-After`` (or a short back-off), up to
     :data:`WEBHOOK_REQUEST_ATTEMPTS` times: Shoptet ran nothing for either answer."""
     pack = pack_of(app)
-    with app.driver.read() as conn:
+    with app.read_transaction() as conn:
         shop = store.get_shop(conn, shop_id)
     creds = pack.credentials(shop.id)
     headers = {**api_credentials(pack, shop, creds).auth_headers(), "Content-Type": "application/json"}
@@ -203,7 +203,7 @@ def register_webhooks(
         if renew_signature_key or not creds.get("signature_key"):
             data = _answer(_send(http, "POST", "/api/webhooks/renew-signature-key"), shop, "renewing the signature key")
             creds["signature_key"] = str(data["signatureKey"])
-            with app.driver.begin() as conn:
+            with app.transaction() as conn:
                 store.set_shop_credentials(conn, pack.cipher, shop.id, creds)
         data = _answer(_send(http, "GET", "/api/webhooks", params={"itemsPerPage": 500}), shop, "listing webhooks")
         registered = {hook.get("event") for hook in data.get("webhooks") or []}

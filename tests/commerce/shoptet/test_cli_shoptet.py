@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from conveyor.cli.shoptet import cli
+from conveyor.commerce.shoptet.cli import cli
 from conveyor.commerce.shoptet import pipelines
 from conveyor.commerce.shoptet.simulator import DEFAULT_PRIVATE_TOKEN
 from conveyor.commerce.store import KEY_ENV, ExecutionStatus

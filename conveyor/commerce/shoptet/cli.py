@@ -16,9 +16,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from conveyor.app import Conveyor
-from conveyor.cli.common import JsonOption, console, fmt_age, fmt_time, get_app, handle_errors, print_json
-from conveyor.errors import ConfigurationError, JobNotFoundError
+from conveyor import ConfigurationError, Conveyor, JobNotFoundError
+from conveyor.cli.extensions import JsonOption, console, fmt_age, fmt_time, get_app, handle_errors, print_json
 
 if TYPE_CHECKING:
     from conveyor.commerce.store import Execution, Shop
@@ -47,7 +46,6 @@ PIPELINES = ("orders.fetch_new", "products.import_master", "customers.backfill_f
 
 def _app(ctx: typer.Context) -> Conveyor:
     """The application with the Shoptet pipelines installed and the commerce tables current."""
-    from conveyor.commerce import store
     from conveyor.commerce.shoptet import pipelines
 
     app = get_app(ctx)
@@ -55,7 +53,7 @@ def _app(ctx: typer.Context) -> Conveyor:
         pipelines.pack_of(app)
     except ConfigurationError:
         pipelines.install(app)
-    store.check_current(app.driver.engine)
+    app.check_schema()
     return app
 
 
