@@ -232,6 +232,13 @@ class PostgresDriver(Driver):
         # Bulk: allocate ids from the sequence, then COPY; two round trips for any batch size. The COPY
         # text is built here in one pass (psycopg's write_row costs more per row than all the rest).
         # Unique jobs go one by one: each may turn out to be a duplicate.
+        if not unique and not in_transaction and conn.autocommit:
+            # Ids from the sequence, then one COPY: a statement is its own transaction in autocommit, so
+            # the batch is still all or nothing, without the BEGIN and COMMIT round trips.
+            allocated: list[int] = conn.execute(ALLOCATE_IDS, (len(rows),)).fetchone()[0]  # type: ignore[index]
+            with conn.cursor().copy(COPY_JOBS) as copy:
+                copy.write(_copy_text(allocated, rows))
+            return allocated
         with conn.transaction():
             plain = [r for r in rows if not r.unique_key] if unique else list(rows)
             ids: list[int] = []

@@ -7,6 +7,7 @@ import fcntl
 import itertools
 import os
 import threading
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -221,3 +222,25 @@ def test_sqlite_hot_path_writers_queue_on_a_file_lock_beside_the_database(app: C
         other.join()
     try_to_write()
     assert outcome == ["must wait", "got the lock"]
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_postgres_bulk_insert_is_two_statements_without_begin_or_commit(app: Conveyor) -> None:
+    @app.task
+    def job(n: int, label: str) -> None:
+        return None
+
+    raw = app.driver.connect()
+    try:
+        conn = StatementCounter(raw)
+        # Rows that differ in the fields a COPY line shares with its neighbours, and text that needs escaping.
+        label = 'tab\there\\ and "quotes"'
+        now = clock.now()
+        rows = [app._row(replace(job.job(i, label), priority=i % 3, queue=f"q{i % 2}"), now) for i in range(6)]
+        ids = app.driver.insert_jobs(conn, rows)
+        assert (len(conn.statements), conn.transactions) == (1, 0)  # the id allocation; COPY is a cursor's
+    finally:
+        raw.close()
+    for i, job_id in enumerate(ids):
+        record = app.get_job(job_id)
+        assert (record.args, record.priority, record.queue) == ([i, 'tab\there\\ and "quotes"'], i % 3, f"q{i % 2}")
