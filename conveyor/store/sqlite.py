@@ -22,6 +22,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -180,10 +181,11 @@ class _WriteGate:
             yield
             return
         pid = os.getpid()
-        held = getattr(self._local, "fd", None)
+        held = getattr(self._local, "file", None)
         if held is None or held[0] != pid:
-            held = self._local.fd = (pid, os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644))
-        fd = held[1]
+            # A file object, not a bare descriptor: it is closed when its thread ends and drops it.
+            held = self._local.file = (pid, open(self.path, "ab"))  # noqa: SIM115
+        fd = held[1].fileno()
         fcntl.flock(fd, fcntl.LOCK_EX)  # releases the GIL while it waits
         try:
             yield
@@ -375,15 +377,28 @@ class SQLiteDriver(Driver):
         return [j.id for j in lost]
 
     # ------------------------------------------------------------------ wake-ups
-    def watch(self, wake: threading.Event, stop: threading.Event, interval: float = 0.005) -> None:
-        """Set ``wake`` whenever another connection commits. Runs until ``stop`` is set."""
+    def watch(
+        self,
+        wake: threading.Event,
+        stop: threading.Event,
+        interval: float = 0.005,
+        fast_interval: float = 0.001,
+        fast_for: float = 2.0,
+    ) -> None:
+        """Set ``wake`` whenever another connection commits. Runs until ``stop`` is set.
+
+        Polls every ``fast_interval`` for ``fast_for`` seconds after the last change it saw (work is
+        arriving: a new job waits 0.5 ms on average instead of 2.5 ms), every ``interval`` after that (an
+        idle worker: a poll costs a few µs, but 1,000 a second cost ~13 % of a core on a 2-core machine)."""
         conn = self.connect()
         try:
             version = conn.execute("PRAGMA data_version").fetchone()[0]
-            while not stop.wait(interval):
+            changed = float("-inf")
+            while not stop.wait(fast_interval if time.monotonic() - changed < fast_for else interval):
                 current = conn.execute("PRAGMA data_version").fetchone()[0]
                 if current != version:
                     version = current
+                    changed = time.monotonic()
                     wake.set()
         finally:
             conn.close()

@@ -4,9 +4,11 @@ acknowledgements or fetches. Correctness of the cheaper paths is checked beside 
 from __future__ import annotations
 
 import fcntl
+import gc
 import itertools
 import os
 import threading
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -50,8 +52,8 @@ def test_runner_threads_do_not_wake_the_main_thread_after_every_job(
 
     assert {app.get_job(i).state for i in ids} == {JobState.COMPLETED}
     (executor,) = executors
+    assert isinstance(executor.wake, CountingEvent)
     wakes = executor.wake.sets
-    assert isinstance(wakes, int)
     # One per refill, per start of a flush window and per notification: far fewer than one per job.
     assert wakes < n / 4, f"main thread woken {wakes} times for {n} jobs"
 
@@ -244,3 +246,63 @@ def test_postgres_bulk_insert_is_two_statements_without_begin_or_commit(app: Con
     for i, job_id in enumerate(ids):
         record = app.get_job(job_id)
         assert (record.args, record.priority, record.queue) == ([i, 'tab\there\\ and "quotes"'], i % 3, f"q{i % 2}")
+
+
+class RecordingStop(threading.Event):
+    """A stop event that records each timeout the watcher waits with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        return super().wait(timeout)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_sqlite_watcher_polls_fast_only_while_work_is_arriving(app: Conveyor) -> None:
+    stop, wake = RecordingStop(), threading.Event()
+    watcher = threading.Thread(
+        target=app.driver.watch, args=(wake, stop), kwargs={"interval": 0.02, "fast_interval": 0.001, "fast_for": 60}
+    )
+    watcher.start()
+
+    def waits_reach(n: int) -> None:
+        deadline = time.monotonic() + 5
+        while len(stop.waits) < n:
+            assert time.monotonic() < deadline and watcher.is_alive(), "the watcher stopped polling"
+            time.sleep(0.005)
+
+    try:
+        waits_reach(3)
+        idle = list(stop.waits)
+        app.enqueue("elsewhere")  # an app without tasks may queue any task name
+        assert wake.wait(5), "the watcher did not see the commit"
+        seen = len(stop.waits)
+        waits_reach(seen + 3)
+    finally:
+        stop.set()
+        watcher.join(5)
+    assert set(idle) == {0.02}
+    assert stop.waits[seen:] and set(stop.waits[seen:-1]) == {0.001}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_sqlite_write_gate_closes_a_threads_lock_file_when_the_thread_ends(app: Conveyor) -> None:
+    gate = app.driver._gate  # type: ignore[attr-defined]
+
+    def open_lock_files() -> int:
+        return sum(os.path.realpath(f"/proc/self/fd/{fd}") == gate.path for fd in os.listdir("/proc/self/fd"))
+
+    def write_once() -> None:
+        with gate():
+            assert open_lock_files() >= 1
+
+    before = open_lock_files()
+    threads = [threading.Thread(target=write_once) for _ in range(5)]
+    for t in threads:
+        t.start()
+        t.join()
+    gc.collect()
+    assert open_lock_files() == before
