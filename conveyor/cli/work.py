@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from conveyor.cli.common import check_log_level, get_app, handle_errors, parse_queues, setup_logging
 from conveyor.worker import WorkerOptions, run_worker
@@ -52,7 +54,9 @@ def work(
         once=once,
     )
     app = get_app(ctx)
+    # An unmigrated database is the first thing to fix, so say that first; an unreachable one is not an
+    # error here: the worker waits for it with one line per retry (a worker often starts before its database).
+    with contextlib.suppress(OperationalError, DBAPIError):
+        app.check_schema()
     app.require_tasks()
-    # The schema is checked by the worker once the database answers: a worker started before its database
-    # is up (containers) waits with one line per retry instead of exiting.
     raise typer.Exit(run_worker(app, opts))
