@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -197,6 +198,14 @@ class SQLiteDriver(Driver):
     name = "sqlite"
 
     @property
+    def _last_claim(self) -> dict[tuple[str, str], float]:
+        """attempted_at of the last fetch per (worker id, queue), made by this process."""
+        claims: dict[tuple[str, str], float] | None = self.__dict__.get("_last_claim_")
+        if claims is None:
+            claims = self.__dict__["_last_claim_"] = {}
+        return claims
+
+    @property
     def _gate(self) -> _WriteGate:
         gate: _WriteGate | None = self.__dict__.get("_gate_")
         if gate is None:
@@ -285,6 +294,13 @@ class SQLiteDriver(Driver):
             return self._claim(conn, queue, limit, worker_id, now, lease)
 
     def _claim(self, conn: Any, queue: str, limit: int, worker_id: str, now: float, lease: float) -> list[FetchedJob]:
+        # FETCHED finds this fetch's rows by attempted_at: never reuse the previous fetch's value for this
+        # worker and queue (a clock that did not move, e.g. a frozen test clock, would return its jobs again).
+        key = (worker_id, queue)
+        last = self._last_claim.get(key)
+        if last is not None and now <= last:
+            now = math.nextafter(last, math.inf)
+        self._last_claim[key] = now
         params = [now, now + lease, worker_id, queue, limit]
         try:
             claimed = conn.execute(FETCH_AVAILABLE, params).rowcount

@@ -306,3 +306,21 @@ def test_sqlite_write_gate_closes_a_threads_lock_file_when_the_thread_ends(app: 
         t.join()
     gc.collect()
     assert open_lock_files() == before
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_sqlite_fetches_at_a_clock_that_did_not_move_never_return_a_job_twice(app: Conveyor) -> None:
+    @app.task
+    def job(n: int) -> None:
+        return None
+
+    app.enqueue_many([job.job(i) for i in range(6)])
+    now = clock.now()
+    conn = app.driver.connect()
+    try:
+        first = app.driver.fetch_available(conn, "default", 3, "w1", now, 60.0)
+        second = app.driver.fetch_available(conn, "default", 3, "w1", now, 60.0)
+    finally:
+        conn.close()
+    assert [j.args for j in first] == ["[0]", "[1]", "[2]"]
+    assert [j.args for j in second] == ["[3]", "[4]", "[5]"]
