@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from conveyor.commerce.shoptet.cli import cli
 from conveyor.commerce.shoptet import pipelines
+from conveyor.commerce.shoptet.cli import cli
 from conveyor.commerce.shoptet.simulator import DEFAULT_PRIVATE_TOKEN
 from conveyor.commerce.store import KEY_ENV, ExecutionStatus
 from tests.commerce.shoptet.test_pipelines import KEY, Rig, forwarding_webhooks, running_shop, sqlite_rig

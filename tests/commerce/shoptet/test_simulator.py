@@ -23,9 +23,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from conveyor.commerce.sim import cli as sim_cli
 from conveyor.commerce.shoptet.simulator import SimulatorConfig, create_app, serve_in_thread
 from conveyor.commerce.shoptet.simulator.data import format_time
+from conveyor.commerce.sim import cli as sim_cli
 from tests.commerce.shoptet.openapi import validate_response, validate_schema
 
 TOKEN = {"Shoptet-Private-Api-Token": "sim-private-token"}
