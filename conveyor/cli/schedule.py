@@ -84,18 +84,10 @@ def _parse_now(value: str) -> float:
 
 
 def _run_json(r: RunRecord) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "slot_at": r.slot_at,
-        "kind": r.kind,
-        "status": r.status,
-        "reason": r.reason,
-        "job_id": r.job_id,
-        "created_at": r.created_at,
-        "started_at": r.started_at,
-        "finished_at": r.finished_at,
-        "duration": r.duration,
-    }
+    """A run for ``--json`` (the schedule's key is the document's, not repeated per run)."""
+    d = r.as_dict()
+    del d["key"]
+    return d
 
 
 def _view_json(v: ScheduleView) -> dict[str, Any]:

@@ -104,6 +104,22 @@ class RunRecord:
         end = self.finished_at if self.finished_at is not None else clock.now()
         return max(0.0, end - self.started_at)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The run as JSON-ready data: one shape for ``schedule history --json`` and the API."""
+        return {
+            "id": self.id,
+            "key": self.key,
+            "slot_at": self.slot_at,
+            "kind": self.kind,
+            "status": self.status,
+            "reason": self.reason,
+            "job_id": self.job_id,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration": self.duration,
+        }
+
 
 @dataclass(slots=True)
 class ScheduleView:

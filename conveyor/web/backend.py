@@ -412,19 +412,7 @@ class Backend:
         }
 
     def _run(self, r: RunRecord) -> dict[str, Any]:
-        return {
-            "id": r.id,
-            "key": r.key,
-            "slot_at": r.slot_at,
-            "kind": r.kind,
-            "status": r.status,
-            "reason": r.reason,
-            "job_id": r.job_id,
-            "created_at": r.created_at,
-            "started_at": r.started_at,
-            "finished_at": r.finished_at,
-            "duration": r.duration,
-        }
+        return r.as_dict()
 
     def schedules(self) -> list[dict[str, Any]]:
         return [self._schedule(v) for v in self.app.schedules.views()]
