@@ -279,7 +279,7 @@ def retry_snapshot(app: Conveyor, execution_id: int) -> int:
     with app.transaction() as conn:
         execution = store.get_execution(conn, execution_id)
         kind = execution.pipeline.removeprefix("snapshot.")
-        if not execution.pipeline.startswith("snapshot.") or kind not in SNAPSHOT_KINDS:
+        if execution.shop_id is None or not execution.pipeline.startswith("snapshot.") or kind not in SNAPSHOT_KINDS:
             raise SnapshotNotRetryableError(
                 f"execution {execution_id} is a {execution.pipeline} run, not a snapshot: use run_pipeline"
             )

@@ -357,9 +357,10 @@ def executions(
         table.add_column(column, overflow="fold")
     for e in runs:
         c = e.counts
+        shop = "-" if e.shop_id is None else names.get(e.shop_id, str(e.shop_id))
         took = fmt_age(e.finished_at - e.started_at) if e.finished_at and e.started_at else "-"
         table.add_row(
-            str(e.id), names.get(e.shop_id, str(e.shop_id)), e.pipeline, e.trigger, _status(e), fmt_time(e.started_at),
+            str(e.id), shop, e.pipeline, e.trigger, _status(e), fmt_time(e.started_at),
             took, str(c.read), str(c.created), str(c.updated), str(c.unchanged), str(c.failed), e.error or "",
         )  # fmt: skip
     console.print(table)

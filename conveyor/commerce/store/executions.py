@@ -43,10 +43,11 @@ def _sources(target: ExecutionStatus) -> list[str]:
 
 @dataclass(frozen=True)
 class Execution:
-    """One run of a pipeline for a shop."""
+    """One run of a pipeline for a shop (or, for a supplier feed's import, of its import task: then ``shop_id``
+    is ``None`` and ``feed_task_id`` names the task)."""
 
     id: int
-    shop_id: int
+    shop_id: int | None
     pipeline: str
     trigger: str
     status: ExecutionStatus
@@ -56,6 +57,7 @@ class Execution:
     finished_at: float | None
     counts: ImportCounts
     error: str | None
+    feed_task_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class ExecutionError:
     record_code: str | None
     reason: str
     created_at: float
+    line: int | None = None
 
 
 _t = pipeline_executions
@@ -86,6 +89,7 @@ _COLUMNS = (
     _t.c.unchanged,
     _t.c.failed,
     _t.c.error,
+    _t.c.feed_task_id,
 )
 
 
@@ -102,13 +106,22 @@ def _execution(row: Sequence[Any]) -> Execution:
         finished_at=row[8],
         counts=ImportCounts(*row[9:14]),
         error=row[14],
+        feed_task_id=row[15],
     )
 
 
 def start_execution(
-    conn: Connection, shop_id: int, pipeline: str, trigger: str, *, queued: bool = False, job_id: int | None = None
+    conn: Connection,
+    shop_id: int | None,
+    pipeline: str,
+    trigger: str,
+    *,
+    queued: bool = False,
+    job_id: int | None = None,
+    feed_task_id: int | None = None,
 ) -> int:
-    """Record a new execution, ``running`` now (or ``queued`` until :func:`mark_running`); returns its id."""
+    """Record a new execution, ``running`` now (or ``queued`` until :func:`mark_running`); returns its id.
+    A feed import run passes ``shop_id=None`` and its ``feed_task_id``."""
     at = now()
     status = ExecutionStatus.QUEUED if queued else ExecutionStatus.RUNNING
     return int(
@@ -120,6 +133,7 @@ def start_execution(
                 trigger=trigger,
                 status=status.value,
                 job_id=job_id,
+                feed_task_id=feed_task_id,
                 queued_at=at,
                 started_at=None if queued else at,
             )
@@ -231,7 +245,7 @@ def list_errors(conn: Connection, execution_id: int, *, after_id: int = 0, limit
     """An execution's record errors in the order they were recorded, a page after ``after_id``."""
     e = execution_errors
     rows = conn.execute(
-        select(e.c.id, e.c.execution_id, e.c.record_code, e.c.reason, e.c.created_at)
+        select(e.c.id, e.c.execution_id, e.c.record_code, e.c.reason, e.c.created_at, e.c.line)
         .where(e.c.execution_id == execution_id, e.c.id > after_id)
         .order_by(e.c.id)
         .limit(limit)

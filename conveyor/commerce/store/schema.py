@@ -258,7 +258,8 @@ pipeline_executions = Table(
     "commerce_pipeline_executions",
     metadata,
     Column("id", IdType, primary_key=True, autoincrement=True),
-    Column("shop_id", BigInteger, ForeignKey("commerce_shops.id"), nullable=False),
+    # NULL for runs that belong to no shop: a supplier feed's import runs name their import task instead.
+    Column("shop_id", BigInteger, ForeignKey("commerce_shops.id")),
     Column("pipeline", String(64), nullable=False),
     Column("trigger", String(32), nullable=False),  # schedule, webhook, manual, …
     Column("status", String(16), nullable=False),  # see EXECUTION_TRANSITIONS in executions.py
@@ -272,6 +273,7 @@ pipeline_executions = Table(
     Column("unchanged", Integer, nullable=False, server_default="0"),
     Column("failed", Integer, nullable=False, server_default="0"),
     Column("error", Text),
+    Column("feed_task_id", BigInteger, ForeignKey("commerce_feed_tasks.id", name="fk_commerce_executions_feed_task")),
     sqlite_autoincrement=True,
 )
 Index("ix_commerce_executions_shop", pipeline_executions.c.shop_id, pipeline_executions.c.id)
@@ -281,6 +283,7 @@ Index(
     pipeline_executions.c.pipeline,
     pipeline_executions.c.id,
 )
+Index("ix_commerce_executions_feed_task", pipeline_executions.c.feed_task_id, pipeline_executions.c.id)
 Index(
     "ix_commerce_executions_active",
     pipeline_executions.c.status,
@@ -294,6 +297,7 @@ execution_errors = Table(
     Column("id", IdType, primary_key=True, autoincrement=True),
     Column("execution_id", BigInteger, ForeignKey("commerce_pipeline_executions.id"), nullable=False),
     Column("record_code", String(255)),  # NULL when the record had no code
+    Column("line", Integer),  # a feed row's line in the file (NULL for platform records)
     Column("reason", Text, nullable=False),
     Column("created_at", Float, nullable=False),
     sqlite_autoincrement=True,
@@ -374,3 +378,267 @@ Index(
     unique=True,
 )
 Index("ix_commerce_parked_records_due", parked_records.c.status, parked_records.c.next_retry_at)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Warehouse: the catalogue, warehouses, stock and the documents that are its only way to change.
+# ---------------------------------------------------------------------------------------------------------
+
+#: The catalogue: one row per sellable item, the source of truth for SKU, EAN and purchase data. Shop
+#: variants (``commerce_variants``) are the shops' listings of these items, joined by ``sku = code``; they are
+#: not a second product table (``conveyor catalog import --from-shop`` fills the catalogue from the master
+#: shop's variants). ``sku_key`` is the SKU trimmed and lower-cased: what feed linking compares.
+catalog_items = Table(
+    "commerce_catalog_items",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("sku", String(CODE_LENGTH), nullable=False),
+    Column("sku_key", String(CODE_LENGTH), nullable=False),
+    Column("ean", String(14)),  # normalised GTIN (conveyor.commerce.gtin), digits only
+    Column("name", Text, nullable=False),
+    Column("unit", String(32), nullable=False, server_default=text("'ks'")),
+    Column("purchase_price", Money),
+    Column("vat_rate", Rate),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+Index("ux_commerce_catalog_items_sku", catalog_items.c.sku, unique=True)
+Index("ux_commerce_catalog_items_sku_key", catalog_items.c.sku_key, unique=True)
+Index("ix_commerce_catalog_items_ean", catalog_items.c.ean)
+
+warehouses = Table(
+    "commerce_warehouses",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("code", String(32), nullable=False),
+    Column("name", Text, nullable=False),
+    # Whether posting may take ``available`` below zero here (default: refused with the item and shortfall).
+    Column("allow_negative", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+Index("ux_commerce_warehouses_code", warehouses.c.code, unique=True)
+
+#: Totals per (item, warehouse), changed only by posting documents (and reservations), in the transaction
+#: that writes the ledger rows explaining the change: ``conveyor stock verify`` recomputes them from the ledger.
+stock_levels = Table(
+    "commerce_stock_levels",
+    metadata,
+    Column("item_id", BigInteger, ForeignKey("commerce_catalog_items.id"), nullable=False),
+    Column("warehouse_id", BigInteger, ForeignKey("commerce_warehouses.id"), nullable=False),
+    Column("on_hand", Amount, nullable=False, server_default=text("0")),
+    Column("reserved", Amount, nullable=False, server_default=text("0")),
+    Column("updated_at", Float, nullable=False),
+    PrimaryKeyConstraint("item_id", "warehouse_id", name="pk_commerce_stock_levels"),
+)
+Index("ix_commerce_stock_levels_warehouse", stock_levels.c.warehouse_id, stock_levels.c.item_id)
+
+#: Stock documents: PZ receipt, WZ issue, MM transfer, IN stock count, and ST, the storno of a posted one.
+#: ``draft`` → ``posted`` (immutable from then on; ``cancelled_by`` names its storno). The number is given at
+#: posting from ``commerce_document_counters`` (per type and year), so drafts never leave gaps.
+documents = Table(
+    "commerce_documents",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("doc_type", String(4), nullable=False),
+    Column("status", String(16), nullable=False),  # draft, posted
+    Column("number", String(64)),  # e.g. WZ/2026/00042, set when posted
+    Column("year", Integer),
+    Column("seq", Integer),
+    Column("warehouse_id", BigInteger, ForeignKey("commerce_warehouses.id"), nullable=False),
+    Column("target_warehouse_id", BigInteger, ForeignKey("commerce_warehouses.id")),  # MM only
+    Column("reverses_id", BigInteger, ForeignKey("commerce_documents.id")),  # ST: the document it cancels
+    Column("cancelled_by_id", BigInteger, ForeignKey("commerce_documents.id")),
+    Column("reference", String(255)),  # free text: supplier invoice, order code, …
+    Column("note", Text),
+    Column("created_at", Float, nullable=False),
+    Column("posted_at", Float),
+    sqlite_autoincrement=True,
+)
+Index("ux_commerce_documents_number", documents.c.doc_type, documents.c.year, documents.c.seq, unique=True)
+Index("ix_commerce_documents_type", documents.c.doc_type, documents.c.created_at, documents.c.id)
+Index("ix_commerce_documents_status", documents.c.status, documents.c.id)
+# A posted document has at most one storno.
+Index("ux_commerce_documents_reverses", documents.c.reverses_id, unique=True)
+
+document_lines = Table(
+    "commerce_document_lines",
+    metadata,
+    Column("document_id", BigInteger, ForeignKey("commerce_documents.id"), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("item_id", BigInteger, ForeignKey("commerce_catalog_items.id"), nullable=False),
+    # PZ/WZ/MM: the quantity moved (> 0); IN: the counted quantity (>= 0).
+    Column("quantity", Amount, nullable=False),
+    Column("unit_price", Money),
+    PrimaryKeyConstraint("document_id", "line_no", name="pk_commerce_document_lines"),
+    sqlite_with_rowid=False,
+)
+Index("ix_commerce_document_lines_item", document_lines.c.item_id)
+
+document_counters = Table(
+    "commerce_document_counters",
+    metadata,
+    Column("doc_type", String(4), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("last_seq", Integer, nullable=False),
+    PrimaryKeyConstraint("doc_type", "year", name="pk_commerce_document_counters"),
+)
+
+#: Every change of a stock total, with the document (and line) that caused it. Append-only.
+stock_ledger = Table(
+    "commerce_stock_ledger",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("document_id", BigInteger, ForeignKey("commerce_documents.id")),
+    Column("line_no", Integer),
+    Column("reservation_ref", String(255)),  # set instead of a document for reservation changes
+    Column("item_id", BigInteger, ForeignKey("commerce_catalog_items.id"), nullable=False),
+    Column("warehouse_id", BigInteger, ForeignKey("commerce_warehouses.id"), nullable=False),
+    Column("on_hand_delta", Amount, nullable=False),
+    Column("reserved_delta", Amount, nullable=False),
+    Column("created_at", Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+Index("ix_commerce_stock_ledger_item", stock_ledger.c.item_id, stock_ledger.c.warehouse_id, stock_ledger.c.id)
+Index("ix_commerce_stock_ledger_document", stock_ledger.c.document_id)
+
+#: The outbox of stock changes for the shop pushes of later issues: one row per item changed by a posting,
+#: read by id after a consumer's cursor (``commerce_sync_cursors``-style), so a burst becomes one job.
+stock_changes = Table(
+    "commerce_stock_changes",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("item_id", BigInteger, ForeignKey("commerce_catalog_items.id"), nullable=False),
+    Column("document_id", BigInteger, ForeignKey("commerce_documents.id")),
+    Column("created_at", Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+Index("ix_commerce_stock_changes_created", stock_changes.c.created_at)
+
+# ---------------------------------------------------------------------------------------------------------
+# Supplier feeds: suppliers, their feed integrations and import tasks, what each feed lists, and links.
+# ---------------------------------------------------------------------------------------------------------
+
+suppliers = Table(
+    "commerce_suppliers",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("code", String(64), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+Index("ux_commerce_suppliers_code", suppliers.c.code, unique=True)
+
+#: A supplier's feed integration: what runs on a schedule (catalog entry ``feeds.import.<id>``), never two
+#: runs at once. Its import tasks are the files it fetches.
+feeds = Table(
+    "commerce_feeds",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("supplier_id", BigInteger, ForeignKey("commerce_suppliers.id"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("schedule", String(64)),  # cron expression; NULL: manual only
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+Index("ux_commerce_feeds_name", feeds.c.name, unique=True)
+Index("ix_commerce_feeds_supplier", feeds.c.supplier_id)
+
+feed_tasks = Table(
+    "commerce_feed_tasks",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("feed_id", BigInteger, ForeignKey("commerce_feeds.id"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("source", Text, nullable=False),  # http(s) URL or local path
+    Column("auth", Text),  # Fernet token of {"user","password"} or {"header","value"} (store.crypto)
+    Column("format", String(16), nullable=False),  # csv, xml, auto
+    Column("item_path", String(255)),  # XML: e.g. SHOP/SHOPITEM; NULL: detected
+    Column("encoding", String(32)),  # NULL: detected
+    Column("mappings", Text, nullable=False),  # JSON of FeedMapping
+    Column("last_headers", Text),  # JSON list: the columns of the last run's file
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("last_sha256", String(64)),  # content of the last complete run: identical content writes nothing
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+Index("ix_commerce_feed_tasks_feed", feed_tasks.c.feed_id)
+
+#: Per import run, what the pipeline log does not hold: the file, its validators, and how it ended.
+feed_runs = Table(
+    "commerce_feed_runs",
+    metadata,
+    Column("execution_id", BigInteger, ForeignKey("commerce_pipeline_executions.id"), primary_key=True),
+    Column("feed_task_id", BigInteger, ForeignKey("commerce_feed_tasks.id"), nullable=False),
+    Column("outcome", String(16)),  # imported, unchanged, identical, dry_run, failed
+    Column("path", Text),
+    Column("sha256", String(64)),
+    Column("size", BigInteger),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("row_limit", Integer),
+    Column("dry_run", Boolean, nullable=False, server_default=text("false")),
+    Column("chunks", Integer, nullable=False, server_default=text("0")),
+    Column("chunks_done", Integer, nullable=False, server_default=text("0")),
+    Column("zeroed", Integer, nullable=False, server_default=text("0")),
+    Column("batch_id", String(64)),
+    Column("details", Text),  # JSON: format, encoding, compression, headers, preview
+    Column("created_at", Float, nullable=False),
+)
+Index("ix_commerce_feed_runs_task", feed_runs.c.feed_task_id, feed_runs.c.execution_id)
+
+#: What a supplier's feed lists, one row per supplier item (keyed by the supplier's own code: the feed's SKU,
+#: else its EAN), as of the last run that listed it. ``seen_execution_id`` finds items a complete run no
+#: longer lists (set to stock 0 only then). ``link_status`` is the last linking verdict.
+supplier_items = Table(
+    "commerce_supplier_items",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("supplier_id", BigInteger, ForeignKey("commerce_suppliers.id"), nullable=False),
+    Column("feed_task_id", BigInteger, ForeignKey("commerce_feed_tasks.id"), nullable=False),
+    Column("supplier_code", String(CODE_LENGTH), nullable=False),
+    Column("sku", String(CODE_LENGTH)),
+    Column("sku_key", String(CODE_LENGTH)),
+    Column("ean", String(14)),
+    Column("name", Text),
+    Column("manufacturer_code", String(CODE_LENGTH)),
+    Column("stock_quantity", Amount),  # NULL: unknown ("na dotaz" without a number)
+    Column("in_stock", Boolean),
+    Column("delivery_days", Integer),
+    Column("purchase_price", Money),
+    Column("content_hash", String(32), nullable=False),
+    Column("seen_execution_id", BigInteger),
+    Column("link_status", String(16), nullable=False, server_default=text("'unmatched'")),
+    Column("link_note", Text),  # ambiguous: JSON list of candidate item ids; else a reason
+    Column("updated_at", Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+Index("ux_commerce_supplier_items_code", supplier_items.c.supplier_id, supplier_items.c.supplier_code, unique=True)
+Index("ix_commerce_supplier_items_task", supplier_items.c.feed_task_id, supplier_items.c.seen_execution_id)
+Index("ix_commerce_supplier_items_ean", supplier_items.c.ean)
+Index("ix_commerce_supplier_items_link", supplier_items.c.link_status, supplier_items.c.id)
+
+#: A catalogue item linked to a supplier item. Keyed by the supplier's own code and the item's id, so a later
+#: SKU change on either side never silently re-links; ``method`` says how it was made (sku, ean, manual).
+item_links = Table(
+    "commerce_item_links",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("item_id", BigInteger, ForeignKey("commerce_catalog_items.id"), nullable=False),
+    Column("supplier_item_id", BigInteger, ForeignKey("commerce_supplier_items.id"), nullable=False),
+    Column("supplier_id", BigInteger, ForeignKey("commerce_suppliers.id"), nullable=False),
+    Column("supplier_code", String(CODE_LENGTH), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+Index("ux_commerce_item_links_supplier_item", item_links.c.supplier_item_id, unique=True)
+Index("ix_commerce_item_links_item", item_links.c.item_id)

@@ -82,6 +82,7 @@ def execution_view(e: Execution, *, now: float | None = None) -> dict[str, Any]:
     return {
         "id": e.id,
         "shop_id": e.shop_id,
+        "feed_task_id": e.feed_task_id,
         "pipeline": e.pipeline,
         "label": PIPELINE_LABELS.get(e.pipeline, e.pipeline),
         "trigger": e.trigger,
@@ -212,13 +213,13 @@ def execution(
     after = decode_cursor(errors_cursor) or 0
     with app.read_transaction() as conn:
         e = store.get_execution(conn, execution_id)
-        shop_row = store.get_shop(conn, e.shop_id)
+        shop_row = None if e.shop_id is None else store.get_shop(conn, e.shop_id)
         errors = store.list_errors(conn, execution_id, after_id=after, limit=errors_limit + 1)
     file = snapshot_file_of(app, execution_id) if e.pipeline.startswith("snapshot.") else None
     page = errors[:errors_limit]
     view = execution_view(e)
     view.update(
-        shop={"id": shop_row.id, "name": shop_row.name, "platform": shop_row.platform},
+        shop=None if shop_row is None else {"id": shop_row.id, "name": shop_row.name, "platform": shop_row.platform},
         errors=[error_view(err) for err in page],
         errors_next_cursor=encode_cursor(page[-1].id) if len(errors) > errors_limit else None,
         job=job_view(app, e.job_id),
@@ -229,7 +230,13 @@ def execution(
 
 def error_view(err: store.ExecutionError) -> dict[str, Any]:
     """A record an execution could not import: its code (None when the record had none) and why."""
-    return {"id": err.id, "record_code": err.record_code, "reason": err.reason, "created_at": err.created_at}
+    return {
+        "id": err.id,
+        "record_code": err.record_code,
+        "line": err.line,
+        "reason": err.reason,
+        "created_at": err.created_at,
+    }
 
 
 def _file_view(f: store.SnapshotFile) -> dict[str, Any]:
