@@ -42,7 +42,8 @@ _INSERT_COLS = (
     "queue, task, args, kwargs, state, priority, max_attempts, timeout, created_at, scheduled_at, "
     "lock_key, unique_key, unique_states, batch_id"
 )
-INSERT_ONE = f"INSERT INTO conveyor_jobs ({_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id"
+INSERT_ONE_PLAIN = f"INSERT INTO conveyor_jobs ({_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+INSERT_ONE = f"{INSERT_ONE_PLAIN} RETURNING id"
 # A duplicate of a unique job conflicts with ux_conveyor_jobs_unique and inserts nothing.
 INSERT_UNIQUE = (
     f"INSERT INTO conveyor_jobs ({_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
@@ -244,6 +245,18 @@ class SQLiteDriver(Driver):
         if in_transaction or len(rows) == 1 or any(r.unique_key for r in rows):
             if in_transaction:
                 return [self._insert_one(conn, r) for r in rows]
+            if len(rows) == 1 and not rows[0].unique_key:
+                # One plain job: a single autocommit statement is its own transaction, without the
+                # BEGIN/COMMIT round trips. No RETURNING (see FETCH_AVAILABLE): the INSERT and its commit run
+                # in one step, and lastrowid is the new id.
+                with self._gate():
+                    cur = conn.execute(INSERT_ONE_PLAIN, rows[0])
+                    try:
+                        if cur.lastrowid is None:  # pragma: no cover - SQLite sets it after every INSERT
+                            raise RuntimeError("SQLite returned no id for an inserted job")
+                        return [cur.lastrowid]
+                    finally:
+                        cur.close()
             with self._write(conn):
                 return [self._insert_one(conn, r) for r in rows]
         # Bulk: ids are allocated under the write lock, so they are ours and in order; then multi-row
