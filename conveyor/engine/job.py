@@ -14,6 +14,28 @@ from conveyor.errors import PayloadTooLargeError, SerializationError
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
+def _reject(o: object) -> None:
+    raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
+
+
+def _c_encoder() -> Any:
+    """The C scanner behind ``JSONEncoder.encode``, built once instead of on every call (``encode`` makes a
+    new one per call: ~0.9 µs of a bulk enqueue's ~13 µs per job). Same output, byte for byte (tested). No
+    circular-reference markers: a cycle raises RecursionError, reported like any unserialisable value.
+    ``None`` where the C accelerator or its signature is not there; then the public encoder is used."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    try:
+        scan = make(None, _reject, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False)
+    except TypeError:  # pragma: no cover - a Python whose private signature changed
+        return None
+    return lambda o: "".join(scan(o, 0))
+
+
+_encode = _c_encoder() or _encode
+
+
 def encode_payload(task: str, args: Any, kwargs: Any, max_bytes: int) -> tuple[str, str]:
     """Serialise args and kwargs to JSON, refusing what cannot be stored faithfully.
 
@@ -26,7 +48,7 @@ def encode_payload(task: str, args: Any, kwargs: Any, max_bytes: int) -> tuple[s
     try:
         a = _encode(args) if args else "[]"
         k = _encode(kwargs) if kwargs else "{}"
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise SerializationError(f"arguments of task {task!r} are not JSON-serialisable: {exc}") from None
     size = len(a) + len(k)
     if size > max_bytes:
