@@ -1,4 +1,5 @@
-"""``conveyor sim``: run simulators of the shop platforms Conveyor syncs with, for demos and load tests."""
+"""``conveyor sim``: run simulators of the shop platforms and supplier feeds Conveyor works with, for demos and
+load tests."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Annotated
 import typer
 
 cli = typer.Typer(
-    help="Simulators of shop platform APIs (demo data, real rate limits, injected faults).", no_args_is_help=True
+    help="Simulators of shop platform APIs and supplier feeds (demo data, real limits, injected faults).",
+    no_args_is_help=True,
 )
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -58,7 +60,7 @@ def parse_skew(text: str, option: str) -> float:
 
 @cli.callback()
 def _group() -> None:
-    """Simulators of shop platform APIs."""
+    """Simulators of shop platform APIs and supplier feeds."""
 
 
 @cli.command("shoptet")
@@ -124,4 +126,82 @@ def shoptet(
         typer.echo(f"  clock           {config.clock_skew:+g} s against this machine's")
     typer.echo(f"  controls        POST {base}/_sim/advance?new_orders=5&changed_orders=5, GET {base}/_sim/stats")
     typer.echo(f"  try             curl -H 'Shoptet-Private-Api-Token: {config.private_tokens[0]}' {base}/api/orders")
+    run(config, host=host, port=port)
+
+
+@cli.command("feeds")
+def feeds(
+    items: Annotated[int, typer.Option(min=0, help="Items in every supplier's feed (1,000,000 ≈ 90 MB CSV).")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Same seed, same feeds.")] = 1,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8020,
+    supplier: Annotated[
+        list[str] | None,
+        typer.Option(help="A supplier that exists (repeat for more); by default any name in the URL is one."),
+    ] = None,
+    latency: Annotated[str, typer.Option(help="Added to every feed request, e.g. 50ms.")] = "0ms",
+    change_share: Annotated[str, typer.Option(help="Share of items that change in each generation.")] = "0.02",
+    change_every: Annotated[
+        str, typer.Option(help="A new generation of changes every so often, e.g. 60s; 0 = only on POST /_sim/advance.")
+    ] = "0",
+    text_stock_share: Annotated[
+        str, typer.Option(help="Share of items whose stock is text (skladem, >5, 5+, na dotaz).")
+    ] = "0.1",
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Inject into every feed request (repeat or comma-separate): 401, 500, html200, garbage, "
+            "malformed, slow, truncated."
+        ),
+    ] = None,
+    malformed_share: Annotated[str, typer.Option(help="Share of rows a 'malformed' feed breaks.")] = "0.05",
+    slow: Annotated[str, typer.Option(help="How long a 'slow' feed holds its body back, e.g. 30s.")] = "30s",
+    etag: Annotated[bool, typer.Option("--etag/--no-etag", help="Send ETag/Last-Modified and answer 304.")] = True,
+    user: Annotated[str | None, typer.Option(help="Require HTTP basic auth with this user (and --password).")] = None,
+    password: Annotated[str | None, typer.Option(help="The basic auth password.")] = None,
+    api_key: Annotated[str | None, typer.Option(help="Require this API key in the --api-key-header header.")] = None,
+    api_key_header: Annotated[str, typer.Option(help="The header that carries the API key.")] = "X-Api-Key",
+) -> None:
+    """Serve simulated supplier feeds: CSV (cp1250), Heureka XML and Google Merchant RSS, plain or gzipped."""
+    from conveyor.commerce.feeds.simulator import DEFAULT_SUPPLIER, FORMATS, SimulatorConfig, run
+
+    every = parse_duration(change_every, "--change-every")
+    faults = tuple(f.strip() for value in fault or [] for f in value.split(",") if f.strip())
+    try:
+        config = SimulatorConfig(
+            seed=seed,
+            items=items,
+            suppliers=tuple(supplier or ()),
+            change_share=parse_fraction(change_share, "--change-share"),
+            change_every=every or None,
+            text_stock_share=parse_fraction(text_stock_share, "--text-stock-share"),
+            etag=etag,
+            username=user,
+            password=password,
+            api_key=api_key,
+            api_key_header=api_key_header,
+            latency=parse_duration(latency, "--latency"),
+            faults=faults,
+            malformed_share=parse_fraction(malformed_share, "--malformed-share"),
+            slow_seconds=parse_duration(slow, "--slow"),
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
+    first = config.suppliers[0] if config.suppliers else DEFAULT_SUPPLIER
+    who = ", ".join(config.suppliers) if config.suppliers else f"any name (e.g. {DEFAULT_SUPPLIER})"
+    typer.echo(f"Feed simulator: {items:,} items per feed (seed {seed})")
+    typer.echo(f"  suppliers       {who}")
+    typer.echo(f"  feeds           {base}/feeds/{first}/{{{','.join(FORMATS)}}}")
+    if user:
+        typer.echo(f"  basic auth      {user} / {password}")
+    if api_key:
+        typer.echo(f"  API key         {api_key_header}: {api_key}")
+    changes = f"every {change_every}" if every else "on POST /_sim/advance only"
+    typer.echo(f"  changes         {config.change_share:.1%} of items per generation, {changes}")
+    if faults:
+        typer.echo(f"  faults          {', '.join(faults)} (per request: ?fault=…)")
+    typer.echo(f"  controls        POST {base}/_sim/advance, GET {base}/_sim/stats; ?fault=500 or ?etag=0 per request")
+    typer.echo(f"  try             curl -s {base}/feeds/{first}/stock.csv | iconv -f cp1250 | head")
     run(config, host=host, port=port)
