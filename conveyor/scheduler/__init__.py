@@ -5,7 +5,7 @@ through ``app.schedules`` (a :class:`Catalog`). See docs/scheduler.md.
 """
 
 from conveyor.scheduler.catalog import Catalog, RunRecord, ScheduleEntry, ScheduleView, TickReport
-from conveyor.scheduler.cron import Cron, daily_at, every_minutes, hourly, weekly
+from conveyor.scheduler.cron import Cron, daily_at, every_minutes, hourly, validate_cron, weekly
 from conveyor.scheduler.errors import (
     InvalidCronError,
     InvalidParamsError,
@@ -39,5 +39,6 @@ __all__ = [
     "every_minutes",
     "hourly",
     "run_scheduler",
+    "validate_cron",
     "weekly",
 ]
