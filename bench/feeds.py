@@ -163,6 +163,13 @@ def run_bench(backend: str, items: int) -> None:
                 print(f"backend: {backend}, items: {items:,}, chunks: {first.run.chunks}")
                 created = first.execution.counts.created
                 print(f"import: {seconds:.1f} s, {rows / seconds:,.0f} rows/s (created {created:,})")
+                e = first.execution
+                if e.job_id is not None and e.started_at is not None and e.finished_at is not None:
+                    run_job = app.get_job(e.job_id)
+                    if run_job.finished_at is not None:
+                        parse = run_job.finished_at - e.started_at
+                        print(f"  of which download + parse + spool: {parse:.1f} s, chunks + finish: "
+                              f"{e.finished_at - run_job.finished_at:.1f} s")  # fmt: skip
 
                 started = time.perf_counter()
                 [again] = pipelines.request_import(app, "stock")

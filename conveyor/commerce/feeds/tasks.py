@@ -80,6 +80,9 @@ def install(
     )
     if "commerce" not in app.schemas:
         app.add_schema("commerce", upgrade=store.upgrade, check=store.check_current)
+    from conveyor.commerce.web import extend_feeds  # Integrations and Links pages and their API
+
+    app.add_web_extension(extend_feeds)
     _register_tasks(pack, chunk_attempts)
     _PACKS[app] = pack
     if schedules:

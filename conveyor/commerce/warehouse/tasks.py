@@ -115,6 +115,9 @@ def install(
         batch_size=batch_size,
     )
     app.add_schema("commerce", upgrade=store.upgrade, check=store.check_current)
+    from conveyor.commerce.web import extend_warehouse  # Catalogue, Stock and Documents pages and their API
+
+    app.add_web_extension(extend_warehouse)
     _register_tasks(pack, retry or RetryPolicy(delay=5.0, multiplier=2.0, max_delay=300.0, jitter=0.1))
     _PACKS[app] = pack
     return pack

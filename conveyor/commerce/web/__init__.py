@@ -17,6 +17,10 @@ does it), so ``conveyor web``/``conveyor up`` serve it with the rest of the dash
 ``/shops``, ``/shops/{id}``                    the dashboard pages (with ``?fragment=1``)
 =============================================  ==============================================================
 
+The warehouse (:func:`extend_warehouse`: ``/api/warehouse/…``, Catalogue and Documents pages, see
+:mod:`.warehouse`) and the supplier feeds (:func:`extend_feeds`: ``/api/feeds/…``, Integrations and Links
+pages, see :mod:`.feeds`) are separate extensions, added by their own ``install``.
+
 Importing this package imports neither FastAPI routes nor the pipelines: :func:`extend` does, when the web
 app is built, so the pipelines module can import :func:`extend` without a cycle.
 """
@@ -44,4 +48,28 @@ def extend(fastapi_app: FastAPI) -> None:
     records.extend(fastapi_app)  # Orders, Customers, Products: the imported data, read-only
 
 
-__all__ = ["extend"]
+def extend_warehouse(fastapi_app: FastAPI) -> None:
+    """Add the warehouse's API and pages (catalogue, stock, documents) to ``fastapi_app``, and "Catalogue" and
+    "Documents" to the navigation (for :meth:`conveyor.Conveyor.add_web_extension`)."""
+    from conveyor.commerce.web import pages, warehouse
+    from conveyor.web.extensions import add_nav_item
+
+    pages.add_templates()
+    warehouse.extend(fastapi_app)
+    add_nav_item("catalog", "Catalogue", "/catalog")
+    add_nav_item("documents", "Documents", "/documents")
+
+
+def extend_feeds(fastapi_app: FastAPI) -> None:
+    """Add the supplier feeds' API and pages (integrations, runs, mapping editor, links review) to
+    ``fastapi_app``, and "Integrations" and "Links" to the navigation."""
+    from conveyor.commerce.web import feeds, pages
+    from conveyor.web.extensions import add_nav_item
+
+    pages.add_templates()
+    feeds.extend(fastapi_app)
+    add_nav_item("integrations", "Integrations", "/integrations")
+    add_nav_item("links", "Links", "/links")
+
+
+__all__ = ["extend", "extend_feeds", "extend_warehouse"]
