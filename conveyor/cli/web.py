@@ -54,8 +54,15 @@ def up(
     host: Annotated[str, typer.Option(help="Address the dashboard binds to.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     queue: Annotated[
-        str, typer.Option("--queue", "-q", "--queues", help="Queues the worker serves, comma-separated (as for work).")
-    ] = "default",
+        list[str] | None,
+        typer.Option(
+            "--queue",
+            "-q",
+            "--queues",
+            help="Queues the worker serves (repeat it, or separate by commas). Default: every queue the "
+            "application's tasks use, 'default' first.",
+        ),
+    ] = None,
     processes: Annotated[int, typer.Option(min=0, help="Worker processes (0: run jobs in the worker process).")] = 1,
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs at once per worker process.")] = 4,
     no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Do not run the scheduler.")] = False,
@@ -72,9 +79,13 @@ def up(
 
     level = "debug" if verbose else log_level
     setup_logging(level=level)
-    queues = ",".join(parse_queues(queue))
     app = get_app(ctx)
     app.require_tasks()
+    if queue:
+        queues = ",".join(parse_queues(",".join(queue)))
+    else:
+        used = {t.queue for t in app.tasks.values()} - {"default"}
+        queues = ",".join(["default", *sorted(used)])
     app.migrate()
     app_path = ctx.find_root().obj.get("app_path")
     cmd = [sys.executable, "-m", "conveyor.cli.main"]

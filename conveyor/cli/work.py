@@ -19,7 +19,10 @@ def check_log_level_opt(value: str | None) -> str | None:
 @handle_errors
 def work(
     ctx: typer.Context,
-    queue: Annotated[str, typer.Option("--queue", "-q", help="Queues, first listed served first.")] = "default",
+    queue: Annotated[
+        list[str] | None,
+        typer.Option("--queue", "-q", help="Queues, first listed served first (repeat it, or separate by commas)."),
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs at once per process.")] = 4,
     processes: Annotated[int, typer.Option(min=0, help="Child processes (0: run in this process).")] = 1,
     sleep: Annotated[float, typer.Option(min=0.001, help="Seconds between polls when idle.")] = 1.0,
@@ -41,7 +44,7 @@ def work(
     Refuses to start when the application registers no tasks (it would fail every job)."""
     setup_logging(verbose, log_level)
     opts = WorkerOptions(
-        queues=parse_queues(queue),
+        queues=parse_queues(",".join(queue or ["default"])),
         concurrency=concurrency,
         processes=processes,
         sleep=sleep,

@@ -7,6 +7,9 @@ What it starts, all in one command (Ctrl-C stops everything):
 * one demo shop pointing at it, with its webhooks registered, so new orders flow in within seconds;
 * a burst of example jobs (order imports with a flaky remote, stock syncs, notifications, one order that
   always fails and lands in the failed store) and a full orders snapshot import with live progress;
+* a supplier feed simulator (``conveyor sim feeds``: 20,000 items, cp1250 CSV) with one supplier feed
+  importing from it, a catalogue of 15,000 of those items (so linking finds matches by SKU and leaves the
+  rest unmatched for the Links page) and a warehouse with one posted receipt (PZ);
 * ``conveyor up``: the web dashboard, the scheduler (incremental order sync every 5 minutes, hourly product
   import) and a two-process worker.
 
@@ -32,12 +35,14 @@ from pathlib import Path
 from rich.console import Console
 
 from conveyor import Conveyor, RetryPolicy, current_job
+from conveyor.commerce import warehouse
+from conveyor.commerce.feeds import pipelines as feeds
 from conveyor.commerce.shoptet import pipelines
 from conveyor.commerce.store.crypto import generate_key
 
 DEMO_URL = os.environ.get("CONVEYOR_DATABASE_URL", "sqlite:///conveyor-demo.db")
 KEY_FILE = Path("conveyor-demo.key")
-QUEUES = ["shoptet", "orders", "stock", "notifications", "default"]
+QUEUES = ["shoptet", "orders", "stock", "notifications", "default", "import", "integrations"]
 CLI = [sys.executable, "-m", "conveyor.cli.main", "--app", "conveyor.commerce.demo:app"]
 
 
@@ -54,6 +59,17 @@ def _demo_key() -> str:
 
 app = Conveyor(DEMO_URL)
 shoptet = pipelines.install(app, data_dir="conveyor-demo-data", secret_key=_demo_key(), queue="shoptet")
+supplier_feeds = feeds.install(app, data_dir="conveyor-demo-data", secret_key=_demo_key())
+stock = warehouse.install(app)
+FEED_ITEMS = 20_000
+FEED_MAPPING = {
+    "sku": "kód",
+    "ean": "ean",
+    "name": "název",
+    "stock_quantity": "skladem",
+    "delivery_days": "dodací_lhůta",
+    "purchase_price": "nákupní_cena",
+}
 QUICK_RETRY = RetryPolicy(delay=0.5, multiplier=2.0, max_delay=5, jitter=0.1)
 
 
@@ -136,9 +152,37 @@ def _demo_shop(sim_url: str) -> int:
     return shop.id
 
 
+def _demo_feed(feed_url: str) -> int:
+    """The demo supplier, its feed pointing at this run's feed simulator, a catalogue of most of the feed's
+    items and a warehouse with one posted receipt; returns the execution of a feed import queued now."""
+    import io
+
+    from conveyor.commerce.feeds.simulator import FeedView
+
+    source = f"{feed_url}/feeds/velkoobchod/stock.csv"
+    if not warehouse.search_items(app, limit=1):
+        rows = FeedView(1, FEED_ITEMS, "velkoobchod").rows(0, 15_000)
+        csv = "sku;ean;name\n" + "".join(f"{r.sku};{r.ean};{r.name}\n" for r in rows)
+        warehouse.import_catalog(app, io.StringIO(csv))
+        warehouse.add_warehouse(app, "MAIN", "Hlavní sklad")
+        lines = [warehouse.LineInput(r.sku, 5 + n % 20) for n, r in enumerate(rows[:200])]
+        warehouse.create_document(app, "PZ", "MAIN", lines, reference="demo receipt", post=True)
+    try:
+        feed = feeds.find_feed(app, "velkoobchod-stock")
+        for task in feeds.feed_tasks(app, feed.id):
+            if task.source != source:
+                feeds.update_task(app, task.id, source=source)
+    except feeds.FeedNotFoundError:
+        feeds.add_supplier(app, "velkoobchod", "Velkoobchod Novák s.r.o.")
+        feeds.add_feed(app, "velkoobchod", "velkoobchod-stock", source=source, mappings=FEED_MAPPING)
+    return feeds.request_import(app, "velkoobchod-stock", trigger="demo")[0]
+
+
 def main() -> None:
     import uvicorn
 
+    from conveyor.commerce.feeds.simulator import SimulatorConfig as FeedSimulatorConfig
+    from conveyor.commerce.feeds.simulator import serve_in_thread as serve_feeds
     from conveyor.commerce.shoptet.simulator import SimulatorConfig, serve_in_thread
     from conveyor.scheduler import run_scheduler
     from conveyor.web import create_app
@@ -152,7 +196,10 @@ def main() -> None:
     )
     web_port = _port(8000)
     stop = threading.Event()
-    with serve_in_thread(sim_config, port=_port(8010)) as sim_url:
+    with (
+        serve_in_thread(sim_config, port=_port(8010)) as sim_url,
+        serve_feeds(FeedSimulatorConfig(items=FEED_ITEMS), port=_port(8020)) as feed_url,
+    ):
         shop_id = _demo_shop(sim_url)
         web = create_app(app)
         server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=web_port, log_level="warning"))
@@ -164,6 +211,7 @@ def main() -> None:
         total = enqueue_workload()
         execution = pipelines.request_snapshot(app, shop_id, "orders")
         pipelines.run_pipeline(app, shop_id, "orders.fetch_new")
+        feed_run = _demo_feed(feed_url)
         worker = subprocess.Popen(
             [*CLI, "work", "--processes", "2", "--queue", ",".join(QUEUES)],
             env=dict(os.environ, CONVEYOR_DATABASE_URL=DEMO_URL, CONVEYOR_COMMERCE_SECRET_KEY=_demo_key()),
@@ -174,6 +222,8 @@ def main() -> None:
         console.print(f"[bold]Conveyor demo[/bold] on {DEMO_URL}: queued {total} example jobs")
         console.print(f"  Shoptet simulator: {sim_url} (5,000 orders; new ones every few seconds)")
         console.print(f"  orders snapshot import: execution {execution}; incremental sync and webhooks running")
+        console.print(f"  supplier feed simulator: {feed_url} ({FEED_ITEMS:,} items, cp1250 CSV)")
+        console.print(f"  supplier feed import: execution {feed_run} (Integrations: {dashboard}/integrations)")
         console.print(f"\n  [bold green]Dashboard: {dashboard}/[/bold green]   (Shops: {dashboard}/shops)\n")
         console.print("  Ctrl-C stops the web app, the scheduler, the worker and the simulator.")
         seconds = float(os.environ.get("DEMO_SECONDS", "0") or 0)

@@ -210,3 +210,13 @@ def test_http_client_requests_stay_quiet_unless_debug() -> None:
     setup_logging(level="debug")
     assert logging.getLogger("httpx").isEnabledFor(logging.DEBUG)
     setup_logging(level="info")
+
+
+def test_work_serves_every_queue_given_by_repeated_or_comma_separated_options(env: Conveyor, app_path: str) -> None:
+    for queue in ("import", "integrations", "mail"):
+        env.enqueue("send_email", [1], queue=queue)
+    code, out = run_cli(
+        "--app", app_path, "work", "-q", "import", "-q", "integrations,mail", "--processes", "0", "--stop-when-empty"
+    )
+    assert code == 0, out
+    assert _waiting(env) == 0  # the first -q did not replace the second, nor the other way round

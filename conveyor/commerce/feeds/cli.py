@@ -18,6 +18,7 @@ from rich.table import Table
 
 from conveyor import ConfigurationError, Conveyor
 from conveyor.cli.extensions import JsonOption, console, fmt_time, get_app, handle_errors, print_json
+from conveyor.commerce.gtin import display_gtin
 
 if TYPE_CHECKING:
     from conveyor.commerce.feeds.actions import RunView
@@ -391,7 +392,8 @@ def feeds_review(
     for column in ("id", "supplier code", "EAN", "name", "status", "note"):
         table.add_column(column)
     for i in found:
-        table.add_row(str(i.id), i.supplier_code, i.ean or "-", i.name or "-", i.link_status, i.link_note or "")
+        ean = display_gtin(i.ean) if i.ean else "-"
+        table.add_row(str(i.id), i.supplier_code, ean, i.name or "-", i.link_status, i.link_note or "")
     console.print(table)
     if len(found) == limit:
         console.print(f"more: --after {found[-1].id}")

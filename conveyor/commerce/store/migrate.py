@@ -14,7 +14,10 @@ from conveyor import MigrationHistory
 
 VERSION_TABLE = "commerce_alembic_version"
 #: What :func:`check_current` tells the user to run.
-UPGRADE_HINT = "run `conveyor db upgrade` with an app that installs the commerce pack (or app.migrate())"
+UPGRADE_HINT = (
+    "run `conveyor --app conveyor.commerce.app:app db upgrade` (or `conveyor db upgrade` with your own app that "
+    "installs the commerce pack, or app.migrate())"
+)
 HISTORY = MigrationHistory(
     script_location=Path(__file__).parent / "migrations",
     version_table=VERSION_TABLE,

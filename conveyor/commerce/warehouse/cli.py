@@ -18,6 +18,7 @@ from rich.table import Table
 
 from conveyor import ConfigurationError, Conveyor
 from conveyor.cli.extensions import JsonOption, console, fmt_time, get_app, handle_errors, print_json
+from conveyor.commerce.gtin import display_gtin
 
 if TYPE_CHECKING:
     from conveyor.commerce.store.documents import Document
@@ -170,8 +171,9 @@ def catalog_search(
     for column in ("id", "SKU", "EAN", "name", "unit", "purchase price", "VAT", "active"):
         table.add_column(column)
     for i in items:
+        ean = display_gtin(i.ean) if i.ean else ""
         table.add_row(
-            str(i.id), i.sku, i.ean or "", i.name, i.unit, _money(i.purchase_price), _money(i.vat_rate),
+            str(i.id), i.sku, ean, i.name, i.unit, _money(i.purchase_price), _money(i.vat_rate),
             "yes" if i.active else "no",
         )  # fmt: skip
     console.print(table)
