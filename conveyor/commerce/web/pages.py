@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 
 from conveyor import Conveyor, ConveyorError
+from conveyor.commerce.gtin import display_gtin
 from conveyor.commerce.shoptet import actions
 from conveyor.commerce.shoptet.pack import pack_of
 from conveyor.commerce.store import ShopNotFoundError
@@ -36,6 +37,17 @@ def add_templates() -> None:
     many web apps this process builds: each build calls the extension again."""
     if str(TEMPLATES_DIR) not in _searched(templates.env.loader):
         add_template_dir(TEMPLATES_DIR)
+    templates.env.filters.setdefault("gtin", _gtin)
+
+
+def _gtin(value: str | None) -> str:
+    """The ``gtin`` filter: a stored (14-digit) GTIN as people read it, e.g. an EAN-13; other text as is."""
+    if not value:
+        return ""
+    try:
+        return display_gtin(value)
+    except ValueError:
+        return value
 
 
 def _searched(loader: BaseLoader | None) -> set[str]:
