@@ -4,10 +4,11 @@ by a chunk of keys that stay on the index, statistics for freshly filled tables,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, bindparam, text
+from sqlalchemy import ColumnElement, Connection, Table, TextClause, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from conveyor import clock
@@ -62,3 +63,35 @@ def analyze_if_never_analyzed(conn: Connection, *tables: Table) -> None:
 def now() -> float:
     """Epoch seconds from Conveyor's one clock, so tests (and simulations) can move time."""
     return clock.now()
+
+
+# Bulk inserts: on PostgreSQL ONE statement that takes the rows as arrays (``unnest``): constant SQL text
+# (compiled once by SQLAlchemy, prepared once by psycopg), one round trip, rows in the given order.
+# ``executemany`` costs a message per row there, and multi-row VALUES are compiled anew for every row count
+# (measured: both halved document posting, and a feed chunk of 500 new items took 3× as long). On SQLite,
+# executemany runs in-process and is the cheapest.
+def insert_rows(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, ignore_conflicts: Sequence[str] = ()
+) -> None:
+    """Insert ``rows`` (dicts with the same keys) in one statement on PostgreSQL, executemany on SQLite;
+    with ``ignore_conflicts`` (the unique columns), rows that exist already are skipped."""
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    if conn.dialect.name == "postgresql":
+        statement = _pg_insert(table, columns, tuple(ignore_conflicts))
+        conn.execute(statement, {f"c_{c}": [row[c] for row in rows] for c in columns})
+        return
+    insert = upsert(conn, table)
+    conn.execute(
+        insert.on_conflict_do_nothing(index_elements=list(ignore_conflicts)) if ignore_conflicts else insert, rows
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _pg_insert(table: Table, columns: tuple[str, ...], ignore_conflicts: tuple[str, ...]) -> TextClause:
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    arrays = ", ".join(f"CAST(:c_{c} AS {table.c[c].type.compile(dialect=dialect)}[])" for c in columns)
+    conflict = f" ON CONFLICT ({', '.join(ignore_conflicts)}) DO NOTHING" if ignore_conflicts else ""
+    # Names come from our own metadata, never from input.
+    return text(f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}){conflict}")

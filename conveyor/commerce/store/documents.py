@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Connection, func, select
 
 from conveyor import ConfigurationError, InvalidStateError
-from conveyor.commerce.store._sql import now, one_of, upsert
+from conveyor.commerce.store._sql import insert_rows, now, one_of, upsert
 from conveyor.commerce.store.catalog import parse_decimal, sku_key
 from conveyor.commerce.store.schema import (
     catalog_items,
@@ -43,7 +43,7 @@ from conveyor.commerce.store.schema import (
     stock_ledger,
     warehouses,
 )
-from conveyor.commerce.store.stock import ZERO, Move, apply_moves, get_warehouse, insert_rows, lock_levels
+from conveyor.commerce.store.stock import ZERO, Move, apply_moves, get_warehouse, lock_levels
 from conveyor.commerce.warehouse.errors import DocumentError, DocumentNotFoundError, InvalidItemError, ItemNotFoundError
 
 

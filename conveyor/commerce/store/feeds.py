@@ -29,7 +29,7 @@ from sqlalchemy import Connection, bindparam, func, or_, select
 
 from conveyor import ConfigurationError
 from conveyor.commerce.feeds.errors import FeedNotFoundError
-from conveyor.commerce.store._sql import analyze_if_never_analyzed, now, one_of
+from conveyor.commerce.store._sql import analyze_if_never_analyzed, insert_rows, now, one_of
 from conveyor.commerce.store.crypto import CredentialCipher
 from conveyor.commerce.store.executions import ExecutionStatus
 from conveyor.commerce.store.importers import ImportCounts
@@ -470,6 +470,21 @@ def get_feed_run(conn: Connection, execution_id: int) -> FeedRun:
     return _run(row)
 
 
+def chunk_context(conn: Connection, execution_id: int) -> tuple[str, int, int]:
+    """What a chunk job needs of its run, in one query: the execution's status, the supplier id and the import
+    task id. :class:`FeedNotFoundError` if the execution is not a feed run."""
+    e = pipeline_executions
+    row = conn.execute(
+        select(e.c.status, _F.c.supplier_id, _T.c.id)
+        .select_from(e.join(_R, _R.c.execution_id == e.c.id).join(_T, _T.c.id == _R.c.feed_task_id))
+        .join(_F, _F.c.id == _T.c.feed_id)
+        .where(e.c.id == execution_id)
+    ).first()
+    if row is None:
+        raise FeedNotFoundError(f"feed run {execution_id} not found")
+    return str(row[0]), int(row[1]), int(row[2])
+
+
 def list_feed_runs(
     conn: Connection,
     *,
@@ -672,7 +687,7 @@ def upsert_supplier_items(
         else:
             unchanged.append(before[0])
     if new:
-        conn.execute(_I.insert(), new)
+        insert_rows(conn, _I, new)  # one statement on PostgreSQL, not a message per row
         analyze_if_never_analyzed(conn, _I)
     if changed:
         conn.execute(_UPDATE_ITEM, changed)

@@ -25,17 +25,15 @@ same SQL runs one transaction at a time (``FOR UPDATE`` is simply not emitted th
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Table, TextClause, bindparam, func, literal, select, text, tuple_, union_all
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Connection, bindparam, func, literal, select, text, tuple_, union_all
 
-from conveyor.commerce.store._sql import now, one_of, upsert
+from conveyor.commerce.store._sql import insert_rows, now, one_of
 from conveyor.commerce.store.catalog import parse_decimal
 from conveyor.commerce.store.schema import catalog_items, stock_changes, stock_ledger, stock_levels, warehouses
 from conveyor.commerce.warehouse.errors import (
@@ -370,33 +368,6 @@ _ADD = (
         updated_at=bindparam("at", type_=stock_levels.c.updated_at.type),
     )
 )
-
-
-def insert_rows(
-    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, ignore_conflicts: Sequence[str] = ()
-) -> None:
-    """Insert ``rows`` (dicts with the same keys) in one statement on PostgreSQL, executemany on SQLite;
-    with ``ignore_conflicts`` (the unique columns), rows that exist already are skipped."""
-    if not rows:
-        return
-    columns = tuple(rows[0])
-    if conn.dialect.name == "postgresql":
-        statement = _pg_insert(table, columns, tuple(ignore_conflicts))
-        conn.execute(statement, {f"c_{c}": [row[c] for row in rows] for c in columns})
-        return
-    insert = upsert(conn, table)
-    conn.execute(
-        insert.on_conflict_do_nothing(index_elements=list(ignore_conflicts)) if ignore_conflicts else insert, rows
-    )
-
-
-@functools.lru_cache(maxsize=64)
-def _pg_insert(table: Table, columns: tuple[str, ...], ignore_conflicts: tuple[str, ...]) -> TextClause:
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    arrays = ", ".join(f"CAST(:c_{c} AS {table.c[c].type.compile(dialect=dialect)}[])" for c in columns)
-    conflict = f" ON CONFLICT ({', '.join(ignore_conflicts)}) DO NOTHING" if ignore_conflicts else ""
-    # Names come from our own metadata, never from input.
-    return text(f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}){conflict}")
 
 
 def _names(conn: Connection, keys: Sequence[Key]) -> dict[Key, tuple[str, str]]:
