@@ -29,8 +29,10 @@ def run_linking(pack: FeedsPack, supplier_id: int | None, trigger: str) -> dict[
     with pack.app.transaction() as conn:
         execution_id = store.start_execution(conn, None, PIPELINE, trigger)
     try:
+        with pack.app.read_transaction() as conn:  # nothing to change: no write lock taken (see settled())
+            settled = link_store.settled(conn, supplier_id=supplier_id)
         with pack.app.transaction() as conn:
-            counts = link_store.auto_link(conn, supplier_id=supplier_id)
+            counts = settled or link_store.auto_link(conn, supplier_id=supplier_id)
             made = counts.by_sku + counts.by_ean
             store.finish_execution(
                 conn,

@@ -33,6 +33,7 @@ from conveyor.commerce.store._sql import analyze_if_never_analyzed, insert_rows,
 from conveyor.commerce.store.crypto import CredentialCipher
 from conveyor.commerce.store.executions import ExecutionStatus
 from conveyor.commerce.store.importers import ImportCounts
+from conveyor.commerce.store.links import NO_CODES, NO_MATCH
 from conveyor.commerce.store.schema import (
     CODE_LENGTH,
     execution_errors,
@@ -679,6 +680,9 @@ def upsert_supplier_items(
         if before is None:
             row = _row(offer, digest, execution_id, at)
             row.update(supplier_id=supplier_id, feed_task_id=feed_task_id, supplier_code=offer.supplier_code)
+            # New items start unmatched with the note linking would give them, so linking writes only the
+            # items whose verdict changes.
+            row.update(link_note=NO_MATCH if offer.sku or offer.ean else NO_CODES)
             new.append(row)
         elif before[1] != digest or before[2] != feed_task_id:
             row = _row(offer, digest, execution_id, at)

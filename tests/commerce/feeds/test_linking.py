@@ -175,3 +175,31 @@ def test_linking_a_missing_item_says_which(app: Conveyor) -> None:
         pipelines.link(app, ids["ABC-1"], 999)
     with pytest.raises(pipelines.FeedNotFoundError, match="supplier item 999 not found"):
         pipelines.unlink(app, 999)
+
+
+def test_a_pass_with_nothing_to_change_writes_nothing_and_reports_the_same(app: Conveyor) -> None:
+    catalogue(app, "C-1", EAN_A)
+    supplier_id, ids = supplier_with(app, offer("NOPE", sku="NOPE", ean=ean14(EAN_B)), offer("C-1", sku="c-1"))
+    link_now(app, supplier_id)
+    before = item(app, ids["NOPE"])
+
+    with app.read_transaction() as conn:
+        settled = link_store.settled(conn, supplier_id=supplier_id)
+    assert settled is not None and settled.unmatched == 1 and settled.by_sku == 0  # checked without the write lock
+    link_now(app, supplier_id)
+
+    assert item(app, ids["NOPE"]) == before  # not rewritten
+    assert link_of(app, ids["C-1"]) is not None
+
+
+def test_an_item_that_gains_a_match_is_linked_on_the_next_pass(app: Conveyor) -> None:
+    supplier_id, ids = supplier_with(app, offer("LATE", sku="LATE"))
+    link_now(app, supplier_id)
+    assert item(app, ids["LATE"]).link_status == "unmatched"
+
+    catalogue(app, "late")
+    with app.read_transaction() as conn:
+        assert link_store.settled(conn, supplier_id=supplier_id) is None  # there is work now
+    link_now(app, supplier_id)
+
+    assert item(app, ids["LATE"]).link_status == "linked"
