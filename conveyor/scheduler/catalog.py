@@ -9,6 +9,8 @@ timezone, params, queue, enabled) are written by :meth:`Catalog.set` and win ove
 from __future__ import annotations
 
 import json
+import logging
+import math
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from conveyor.app import Conveyor
+
+log = logging.getLogger("conveyor.scheduler")
 
 #: A slot run this late is still "on time" even when ``catch_up`` is shorter (``schedule run`` from cron
 #: starts a little after the minute).
@@ -225,6 +229,8 @@ class Catalog:
         self.entries: dict[str, ScheduleEntry] = {}
         self._version = 0
         self._synced_version = -1
+        self._sources: list[tuple[Callable[[Catalog], object], float]] = []
+        self._sources_run_at: list[float] = []
         from conveyor.scheduler.builtin import register_builtins
 
         register_builtins(self)
@@ -279,6 +285,32 @@ class Catalog:
         self.entries[key] = entry
         self._version += 1
         return entry
+
+    def add_source(self, declare: Callable[[Catalog], object], *, every: float = 30.0) -> None:
+        """Let ``declare(catalog)`` add schedules that live in a pack's own tables (a supplier feed's hourly
+        import, say), so that one added while the scheduler runs is scheduled without a restart.
+
+        The long-running scheduler calls it at start and then at most every ``every`` seconds
+        (:meth:`refresh`); it must be idempotent, adding with :meth:`add` only the keys not declared yet
+        (``key in catalog.entries``). A source that raises is logged and tried again next time."""
+        if every <= 0:
+            raise ConfigurationError(f"a schedule source's interval must be > 0 seconds, got {every}")
+        self._sources.append((declare, every))
+        self._sources_run_at.append(-math.inf)
+
+    def refresh(self, now: float | None = None) -> bool:
+        """Run the schedule sources that are due (see :meth:`add_source`); True when one declared something."""
+        at = clock.now() if now is None else now
+        before = self._version
+        for i, (declare, every) in enumerate(self._sources):
+            if at - self._sources_run_at[i] < every:
+                continue
+            self._sources_run_at[i] = at
+            try:
+                declare(self)
+            except Exception:
+                log.exception("schedule source %r failed; trying again in %.0f s", declare, every)
+        return self._version != before
 
     def get(self, key: str) -> ScheduleEntry:
         try:

@@ -34,6 +34,8 @@ def run_scheduler(
         now = clock.now()
         if max_time and now - started >= max_time:
             break
+        if catalog.refresh(now):  # a pack's source declared a schedule: tick now to write its first slot
+            next_at = 0.0
         if next_at is not None and next_at <= now:
             try:
                 report = catalog.tick()

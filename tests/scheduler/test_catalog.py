@@ -369,3 +369,60 @@ def test_tick_as_of_a_past_instant_backfills_that_slot(sched_app: Conveyor) -> N
 def test_builtin_prune_entry_is_declared(app: Conveyor) -> None:
     entry = app.schedules.get("conveyor.prune")
     assert entry.task_name == "conveyor.prune" and not entry.overlap
+
+
+def test_a_schedule_source_declares_entries_the_running_scheduler_picks_up_without_a_restart(
+    sched_app: Conveyor,
+) -> None:
+    from conveyor.scheduler import run_scheduler
+
+    @sched_app.task(queue="feeds")
+    def import_feed(feed: int) -> None: ...
+
+    feeds_in_db: list[int] = []  # stands for a pack's own table, filled while the scheduler runs
+
+    def declare_feeds(catalog: Any) -> None:
+        for feed in feeds_in_db:
+            if f"feeds.import.{feed}" not in catalog.entries:
+                catalog.add(f"feeds.import.{feed}", task=import_feed, cron="* * * * *", params={"feed": feed})
+
+    sched_app.schedules.add_source(declare_feeds, every=0.05)
+    now = [T0 + 30]
+    clock.set_clock(lambda: now[0])
+    stop = threading.Event()
+    loop = threading.Thread(target=run_scheduler, args=(sched_app.schedules, stop), kwargs={"poll": 0.02})
+    loop.start()
+    try:
+        feeds_in_db.append(7)  # "a feed is added" after the scheduler started
+        for _ in range(200):
+            if "feeds.import.7" in sched_app.schedules.entries:
+                break
+            now[0] += 0.1  # time passes (within the minute): the source is due again
+            stop.wait(0.02)
+        assert "feeds.import.7" in sched_app.schedules.entries
+        now[0] = T0 + 61  # the next minute's slot
+        for _ in range(200):
+            if runs_of(sched_app, "feeds.import.7"):
+                break
+            stop.wait(0.02)
+    finally:
+        stop.set()
+        loop.join()
+    assert [r["status"] for r in runs_of(sched_app, "feeds.import.7")] == ["queued"]
+    assert [j["kwargs"] for j in jobs_of(sched_app) if j["task"].endswith("import_feed")] == ['{"feed":7}']
+
+
+def test_a_schedule_source_that_fails_is_logged_and_tried_again(sched_app: Conveyor) -> None:
+    calls: list[Any] = []
+
+    def broken(catalog: Any) -> None:
+        calls.append(catalog)
+        raise RuntimeError("the feeds table is not there yet")
+
+    sched_app.schedules.add_source(broken, every=10)
+    assert sched_app.schedules.refresh(T0) is False
+    assert sched_app.schedules.refresh(T0 + 5) is False  # not due again yet
+    assert sched_app.schedules.refresh(T0 + 10) is False
+    assert len(calls) == 2  # at T0 and T0 + 10
+    with pytest.raises(Exception, match="interval must be > 0"):
+        sched_app.schedules.add_source(broken, every=0)

@@ -63,8 +63,9 @@ def install(
     ``max_bytes``: the largest feed accepted. ``chunk_attempts``: attempts of a chunk job before its run fails.
 
     Schedules: feeds are rows in the database, so their catalog entries are declared from it here, when the
-    database is reachable and migrated (otherwise none, logged). A feed added later is scheduled once the
-    scheduler's process restarts; ``conveyor feeds import`` runs it at any time."""
+    database is reachable and migrated (otherwise none, logged), and again by the running scheduler every 30
+    seconds (a catalog source), so a feed added later is scheduled without a restart; ``conveyor feeds
+    import`` runs it at any time."""
     if app in _PACKS:
         raise ConfigurationError("the supplier feeds are already installed on this application")
     directory = Path(data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser().resolve()
@@ -87,6 +88,8 @@ def install(
     _PACKS[app] = pack
     if schedules:
         declare_schedules(pack)
+        # The scheduler re-reads the feeds every half minute: a feed added later is scheduled without a restart.
+        app.schedules.add_source(lambda _catalog: declare_schedules(pack), every=30.0)
     return pack
 
 
