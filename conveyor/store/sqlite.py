@@ -179,19 +179,29 @@ class _WriteGate:
 
     @contextmanager
     def __call__(self) -> Iterator[None]:
-        if self.path is None:
+        fd = self.acquire()
+        try:
             yield
-            return
+        finally:
+            self.release(fd)
+
+    def acquire(self) -> int | None:
+        """Take the gate (blocking); returns what :meth:`release` needs. For hot paths where a context
+        manager's generator costs more than the lock itself (a single enqueue: ~2 µs of ~40)."""
+        if self.path is None:
+            return None
         pid = os.getpid()
         held = getattr(self._local, "file", None)
         if held is None or held[0] != pid:
             # A file object, not a bare descriptor: it is closed when its thread ends and drops it.
             held = self._local.file = (pid, open(self.path, "ab"))  # noqa: SIM115
-        fd = held[1].fileno()
+        fd: int = held[1].fileno()
         fcntl.flock(fd, fcntl.LOCK_EX)  # releases the GIL while it waits
-        try:
-            yield
-        finally:
+        return fd
+
+    @staticmethod
+    def release(fd: int | None) -> None:
+        if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
 
@@ -249,14 +259,15 @@ class SQLiteDriver(Driver):
                 # One plain job: a single autocommit statement is its own transaction, without the
                 # BEGIN/COMMIT round trips. No RETURNING (see FETCH_AVAILABLE): the INSERT and its commit run
                 # in one step, and lastrowid is the new id.
-                with self._gate():
-                    cur = conn.execute(INSERT_ONE_PLAIN, rows[0])
-                    try:
-                        if cur.lastrowid is None:  # pragma: no cover - SQLite sets it after every INSERT
-                            raise RuntimeError("SQLite returned no id for an inserted job")
-                        return [cur.lastrowid]
-                    finally:
-                        cur.close()
+                gate = self._gate
+                fd = gate.acquire()
+                try:
+                    new_id = conn.execute(INSERT_ONE_PLAIN, rows[0]).lastrowid
+                finally:
+                    gate.release(fd)
+                if new_id is None:  # pragma: no cover - SQLite sets it after every INSERT
+                    raise RuntimeError("SQLite returned no id for an inserted job")
+                return [new_id]
             with self._write(conn):
                 return [self._insert_one(conn, r) for r in rows]
         # Bulk: ids are allocated under the write lock, so they are ours and in order; then multi-row
