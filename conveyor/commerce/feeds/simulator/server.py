@@ -7,8 +7,6 @@ streaming, timeouts and cut connections behave as they would against a supplier'
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
 from collections.abc import Iterator
 
 import uvicorn
@@ -16,6 +14,7 @@ from fastapi import FastAPI
 
 from conveyor.commerce.feeds.simulator.app import create_app
 from conveyor.commerce.feeds.simulator.config import SimulatorConfig
+from conveyor.commerce.serving import serve_app_in_thread
 
 __all__ = ["run", "serve_in_thread"]
 
@@ -35,34 +34,15 @@ def serve_in_thread(
         with serve_in_thread(SimulatorConfig(items=10_000, seed=7)) as base_url:
             download(f"{base_url}/feeds/velkoobchod/stock.csv", tmp_dir)
     """
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app if app is not None else create_app(config),
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=2,
-        )
-    )
-    thread = threading.Thread(target=server.run, name="feed-simulator", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError(f"the feed simulator failed to start on {host}:{port} (see the log above)")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"the feed simulator did not start within {startup_timeout} s")
-        time.sleep(0.01)
-    bound_host, bound_port = server.servers[0].sockets[0].getsockname()[:2]
-    shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-    try:
-        yield f"http://{shown_host}:{bound_port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app_in_thread(
+        app if app is not None else create_app(config),
+        name="feed simulator",
+        host=host,
+        port=port,
+        startup_timeout=startup_timeout,
+        lifespan="off",
+    ) as base_url:
+        yield base_url
 
 
 def run(config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 8020) -> None:

@@ -7,13 +7,12 @@ connection limits, latency and streaming behave as they would against Shoptet.
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
 from collections.abc import Iterator
 
 import uvicorn
 from fastapi import FastAPI
 
+from conveyor.commerce.serving import serve_app_in_thread
 from conveyor.commerce.shoptet.simulator.app import create_app
 from conveyor.commerce.shoptet.simulator.config import SimulatorConfig
 
@@ -36,35 +35,16 @@ def serve_in_thread(
         with serve_in_thread(SimulatorConfig(orders=500)) as base_url:
             httpx.get(f"{base_url}/api/orders", headers={"Shoptet-Private-Api-Token": "sim-private-token"})
     """
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app if app is not None else create_app(config),
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=2,
-            date_header=False,  # the simulator sends its own, on the shop's clock (clock_skew)
-        )
-    )
-    thread = threading.Thread(target=server.run, name="shoptet-simulator", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError(f"the Shoptet simulator failed to start on {host}:{port} (see the log above)")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"the Shoptet simulator did not start within {startup_timeout} s")
-        time.sleep(0.01)
-    bound_host, bound_port = server.servers[0].sockets[0].getsockname()[:2]
-    shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-    try:
-        yield f"http://{shown_host}:{bound_port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app_in_thread(
+        app if app is not None else create_app(config),
+        name="Shoptet simulator",
+        host=host,
+        port=port,
+        startup_timeout=startup_timeout,
+        lifespan="on",
+        date_header=False,  # the simulator sends its own, on the shop's clock (clock_skew)
+    ) as base_url:
+        yield base_url
 
 
 def run(config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 8010) -> None:
