@@ -21,6 +21,7 @@ from conveyor.cli.extensions import JsonOption, console, fmt_time, get_app, hand
 from conveyor.commerce.gtin import display_gtin
 
 if TYPE_CHECKING:
+    from conveyor.commerce.store.catalog import CatalogImport
     from conveyor.commerce.store.documents import Document
 
 catalog_cli = typer.Typer(help="The catalogue: add, import, export, search.", no_args_is_help=True)
@@ -89,7 +90,24 @@ def catalog_import(
     """Upsert the catalogue from a CSV file: bad lines are reported and skipped, good lines import."""
     from conveyor.commerce import warehouse
 
-    result = warehouse.import_catalog(_app(ctx), path)
+    _report_import(warehouse.import_catalog(_app(ctx), path), as_json)
+
+
+@catalog_cli.command("import-from-shop")
+@handle_errors
+def catalog_import_from_shop(
+    ctx: typer.Context,
+    shop: Annotated[str | None, typer.Argument(help="Shop id or name (default: the master shop).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fill the catalogue from a shop's variants (code → SKU, EAN, name, unit, VAT rate)."""
+    from conveyor.commerce import warehouse
+
+    _report_import(warehouse.import_catalog_from_shop(_app(ctx), shop), as_json)
+
+
+def _report_import(result: CatalogImport, as_json: bool) -> None:
+    """A catalogue import's counts and its first 50 bad lines (all of them with ``--json``)."""
     if as_json:
         print_json(result.as_dict())
         return
@@ -103,28 +121,6 @@ def catalog_import(
         console.print(f"  … and {len(result.errors) - 50} more (use --json for all)")
     if result.ignored_columns:
         console.print(f"ignored columns: {', '.join(result.ignored_columns)}", highlight=False)
-
-
-@catalog_cli.command("import-from-shop")
-@handle_errors
-def catalog_import_from_shop(
-    ctx: typer.Context,
-    shop: Annotated[str | None, typer.Argument(help="Shop id or name (default: the master shop).")] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Fill the catalogue from a shop's variants (code → SKU, EAN, name, unit, VAT rate)."""
-    from conveyor.commerce import warehouse
-
-    result = warehouse.import_catalog_from_shop(_app(ctx), shop)
-    if as_json:
-        print_json(result.as_dict())
-        return
-    console.print(
-        f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}, failed {result.failed}",
-        highlight=False,
-    )
-    for problem in result.errors[:50]:
-        console.print(f"  {problem}", highlight=False)
 
 
 @catalog_cli.command("export")
