@@ -83,7 +83,7 @@ def add_feed(
             cipher,
             feed_id=feed.id,
             name=task_name,
-            source=source,
+            source=pack_of(app).check_source(source),
             mappings=mapping,
             format=format,
             encoding=encoding,
@@ -121,7 +121,7 @@ def add_task(
             cipher,
             feed_id=owner.id,
             name=name,
-            source=source,
+            source=pack_of(app).check_source(source),
             mappings=mapping,
             format=format,
             encoding=encoding,
@@ -137,6 +137,8 @@ def update_task(app: Conveyor, task_id: int, **changes: Any) -> FeedTask:
 
     if changes.get("mappings") is not None:
         changes["mappings"] = load_mapping(changes["mappings"]).model_dump(exclude_defaults=True)
+    if changes.get("source") is not None:
+        changes["source"] = pack_of(app).check_source(changes["source"])
     cipher = pack_of(app).cipher if changes.get("auth") else None
     with app.transaction() as conn:
         return feed_store.update_feed_task(conn, cipher, task_id, **changes)

@@ -44,9 +44,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conveyor import ConveyorError, InvalidStateError, JobContext, current_job
+from conveyor import ConfigurationError, ConveyorError, InvalidStateError, JobContext, current_job
 from conveyor.commerce import store
-from conveyor.commerce.feeds.errors import FeedError, FeedFormatError, FeedNotFoundError, RowError
+from conveyor.commerce.feeds.errors import FeedDownloadError, FeedError, FeedFormatError, FeedNotFoundError, RowError
 from conveyor.commerce.store import ExecutionNotFoundError, ImportCounts
 from conveyor.commerce.store import feeds as feed_store
 from conveyor.commerce.store.executions import ExecutionStatus
@@ -259,7 +259,11 @@ def fetch(
     options: dict[str, Any] = {"previous": previous, "auth": auth, "headers": headers, "timeout": pack.download_timeout}
     if pack.max_bytes is not None:
         options["max_bytes"] = pack.max_bytes
-    result = client.download(task.source, dest, **options)
+    try:  # again at download: the row may have been written by other means, or the roots changed
+        source = pack.check_source(task.source)
+    except ConfigurationError as exc:
+        raise FeedDownloadError(str(exc)) from None
+    result = client.download(source, dest, **options)
     if result.unchanged:
         return None
     assert result.path is not None and result.sha256 is not None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ def install(
     download_timeout: float = 60.0,
     max_bytes: int | None = None,
     chunk_attempts: int = 3,
+    local_roots: Sequence[Path | str] | None = None,
 ) -> FeedsPack:
     """Register the supplier feeds on ``app``: the commerce tables (``app.migrate()`` / ``conveyor db upgrade``
     create them), the tasks and, with ``schedules``, one catalog entry per scheduled feed.
@@ -61,6 +63,8 @@ def install(
     job. ``secret_key``: the key of the import tasks' credentials (default ``$CONVEYOR_COMMERCE_SECRET_KEY``,
     read on first use). ``download_timeout``: seconds without progress before a download fails;
     ``max_bytes``: the largest feed accepted. ``chunk_attempts``: attempts of a chunk job before its run fails.
+    ``local_roots``: the directories a local-path source may lie in (default ``$CONVEYOR_FEEDS_LOCAL_ROOTS``,
+    else ``{data_dir}/incoming``): whoever can add a feed cannot make the server read any other file.
 
     Schedules: feeds are rows in the database, so their catalog entries are declared from it here, when the
     database is reachable and migrated (otherwise none, logged), and again by the running scheduler every 30
@@ -78,6 +82,7 @@ def install(
         link_queue=link_queue,
         download_timeout=download_timeout,
         max_bytes=max_bytes,
+        local_roots=local_roots,
     )
     if "commerce" not in app.schemas:
         app.add_schema("commerce", upgrade=store.upgrade, check=store.check_current)

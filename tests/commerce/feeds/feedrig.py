@@ -78,7 +78,9 @@ class FeedRig:
 @contextmanager
 def feed_rig(url: str, data_dir: Path, config: SimulatorConfig | None = None, **install: Any) -> Iterator[FeedRig]:
     app = Conveyor(url)
-    pipelines.install(app, data_dir=data_dir, schedules=False, **{"chunk_size": 100, **install})
+    pipelines.install(
+        app, data_dir=data_dir, schedules=False, **{"chunk_size": 100, "local_roots": [data_dir.parent], **install}
+    )
     app.migrate()
     pipelines.add_supplier(app, "velkoobchod", "Velkoobchod Žluťoučký s.r.o.")
     try:

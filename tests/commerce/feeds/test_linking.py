@@ -31,7 +31,7 @@ def ean14(ean: str) -> str:
 def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Conveyor]:
     def make(url: str) -> Conveyor:
         app = Conveyor(url)
-        pipelines.install(app, data_dir=tmp_path / "data", schedules=False)
+        pipelines.install(app, data_dir=tmp_path / "data", schedules=False, local_roots=["/dev"])
         app.migrate()
         return app
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conveyor import ConfigurationError
 from conveyor.commerce.feeds import pipelines
 from conveyor.commerce.feeds.simulator import SimulatorConfig
 from conveyor.commerce.feeds.simulator.server import serve_in_thread
@@ -282,3 +283,28 @@ def test_bad_rows_are_stored_with_line_and_reason_and_the_rest_imports(sqlite_ri
     assert errors and all(e.line is not None and e.line > 1 for e in errors)
     assert run.execution.counts.failed > 0
     assert run.execution.counts.created + run.execution.counts.failed >= ITEMS - 5
+
+
+@pytest.mark.parametrize("source", ["/etc/passwd", "file:///etc/passwd", "{root}/../secret.csv", "ftp://x/feed.csv"])
+def test_a_local_source_outside_the_allowed_directories_is_refused_and_no_feed_is_added(
+    sqlite_rig: FeedRig, source: str
+) -> None:
+    root = pipelines.pack_of(sqlite_rig.app).local_roots[0]
+    with pytest.raises(ConfigurationError) as refused:
+        sqlite_rig.add_feed(source.format(root=root))
+    assert ("local feed files must lie in" in str(refused.value)) or ("unsupported feed source" in str(refused.value))
+    assert pipelines.list_feeds(sqlite_rig.app) == []  # nothing half-written
+
+
+def test_a_source_changed_behind_the_apps_back_is_refused_at_download(sqlite_rig: FeedRig) -> None:
+    from conveyor.commerce.store.schema import feed_tasks
+
+    task_id = sqlite_rig.add_feed(f"{sqlite_rig.base_url}/feeds/velkoobchod/stock.csv")
+    with sqlite_rig.app.transaction() as conn:
+        conn.execute(feed_tasks.update().where(feed_tasks.c.id == task_id).values(source="/etc/passwd"))
+
+    run = sqlite_rig.run()
+
+    assert run.execution.status is ExecutionStatus.ERROR
+    assert "local feed files must lie in" in (run.execution.error or "")
+    assert sqlite_rig.count() == 0

@@ -82,6 +82,7 @@ def test_a_feed_added_through_the_api_is_listed_never_run_with_its_buttons(web: 
         ({"mappings": {"name": "název"}}, "mapping", "sku or to ean"),
         ({"schedule": "every hour"}, "schedule", "every hour"),
         ({"format": "xlsx"}, None, "xlsx"),
+        ({"source": "/etc/passwd"}, None, "local feed files must lie in"),
     ],
 )
 def test_a_bad_feed_is_refused_with_the_reason_and_nothing_is_written(
