@@ -8,7 +8,8 @@ The rules (the same as Flower's and Horizon's defaults, made strict where a queu
 * With credentials configured, every request but ``/healthz``, ``/readyz``, ``/static`` and ``/login`` must
   carry them: ``Authorization: Bearer``, basic auth, or the signed session cookie that ``POST /login`` sets.
 * A mutating request (POST/PUT/PATCH/DELETE) that comes from a browser must also carry the CSRF token in
-  ``X-CSRF-Token`` (or the ``csrf_token`` form field): the double-submit pattern, with the token in an
+  ``X-CSRF-Token`` (only the login form sends it as its ``csrf_token`` field; the dashboard's forms post JSON
+  with the header from a small script): the double-submit pattern, with the token in an
   HttpOnly cookie and in the page's ``<meta name="csrf-token">``. A request is treated as coming from a
   browser when it carries cookies or the ``Origin``/``Sec-Fetch-Site`` headers every current browser sends;
   scripts using a bearer token are exempt, since a browser never attaches one on its own. This applies on
