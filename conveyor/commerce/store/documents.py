@@ -431,11 +431,16 @@ def list_documents(
     date_from: float | None = None,
     date_to: float | None = None,
     after_id: int = 0,
+    before_id: int | None = None,
+    newest_first: bool = False,
     limit: int = 50,
 ) -> list[Document]:
-    """Documents by id after ``after_id`` (keyset pages), without lines. ``date_from``/``date_to`` (epoch
-    seconds, ``date_to`` exclusive) filter on the document's date: when it was posted, or created for drafts."""
+    """Documents by id after ``after_id`` (keyset pages), without lines; with ``newest_first``, by id
+    descending and below ``before_id`` (what a list page shows). ``date_from``/``date_to`` (epoch seconds,
+    ``date_to`` exclusive) filter on the document's date: when it was posted, or created for drafts."""
     query = select(*_COLUMNS).where(documents.c.id > after_id)
+    if before_id is not None:
+        query = query.where(documents.c.id < before_id)
     if doc_type is not None:
         try:
             query = query.where(documents.c.doc_type == DocType(str(doc_type).upper()).value)
@@ -455,7 +460,8 @@ def list_documents(
         query = query.where(when >= date_from)
     if date_to is not None:
         query = query.where(when < date_to)
-    rows = conn.execute(query.order_by(documents.c.id).limit(max(1, min(limit, 1000))))
+    order = documents.c.id.desc() if newest_first else documents.c.id
+    rows = conn.execute(query.order_by(order).limit(max(1, min(limit, 1000))))
     return [_document(row) for row in rows]
 
 

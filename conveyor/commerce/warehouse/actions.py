@@ -275,9 +275,12 @@ def list_documents(
     date_from: float | None = None,
     date_to: float | None = None,
     after_id: int = 0,
+    before_id: int | None = None,
+    newest_first: bool = False,
     limit: int = 50,
 ) -> list[Document]:
-    """Documents by id (keyset pages with ``after_id``), filtered by type, status, warehouse and date."""
+    """Documents by id (keyset pages with ``after_id``; newest first below ``before_id`` with
+    ``newest_first``), filtered by type, status, warehouse and date."""
     with app.read_transaction() as conn:
         warehouse_id = None if warehouse is None else stock.get_warehouse(conn, warehouse).id
         return documents.list_documents(
@@ -288,6 +291,8 @@ def list_documents(
             date_from=date_from,
             date_to=date_to,
             after_id=after_id,
+            before_id=before_id,
+            newest_first=newest_first,
             limit=limit,
         )
 

@@ -336,7 +336,7 @@ def documents_page(
     cursor: str | None = None,
     limit: int = PAGE,
 ) -> dict[str, Any]:
-    """Documents by id: ``{"documents", "next_cursor"}``. ``date_from``/``date_to`` are days (both included)
+    """Documents, newest first: ``{"documents", "next_cursor"}``. ``date_from``/``date_to`` are days (both included)
     in the warehouse's time zone, compared with the posting date (the creation date of drafts)."""
     tz = warehouse.pack_of(app).timezone
     start = _day(date_from, "date_from", tz)
@@ -353,7 +353,8 @@ def documents_page(
         warehouse=wh_ref,
         date_from=start,
         date_to=end,
-        after_id=decode_cursor(cursor) or 0,
+        before_id=decode_cursor(cursor),
+        newest_first=True,
         limit=limit + 1,
     )
     page = found[:limit]
@@ -550,7 +551,7 @@ def list_documents(
     cursor: str | None = None,
     limit: int = Query(PAGE, ge=1, le=MAX_LIMIT),
 ) -> dict[str, Any]:
-    """Documents by id, filtered by type (PZ, WZ, MM, IN, ST), status (draft, posted), warehouse and days."""
+    """Documents, newest first, filtered by type (PZ, WZ, MM, IN, ST), status (draft, posted), warehouse and days."""
     return documents_page(
         _app(request),
         doc_type=type,

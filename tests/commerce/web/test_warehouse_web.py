@@ -213,6 +213,8 @@ def test_documents_are_filtered_by_type_status_and_day_and_paged(web: Web) -> No
     bad_day = web.client.get("/api/warehouse/documents", params={"date_from": "yesterday"})
 
     assert len(drafts["documents"]) == 2 and len(more["documents"]) == 1 and more["next_cursor"] is None
+    ids = [d["id"] for d in drafts["documents"] + more["documents"]]
+    assert ids == sorted(ids, reverse=True)  # newest first, across pages
     assert [d["type"] for d in receipts["documents"]] == ["PZ"] and receipts["documents"][0]["warehouse"] == "MAIN"
     assert long_ago["documents"] == []
     assert bad_day.status_code == 422 and "YYYY-MM-DD" in bad_day.json()["error"]["message"]
