@@ -38,8 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx
-from _common import scratch_database
+from _common import scratch_database, simulator_process
 from sqlalchemy import func, select
 
 from conveyor import Conveyor
@@ -58,14 +57,6 @@ MAPPING = {
 }
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def peak_rss_mb(pid: int) -> float:
     """``VmHWM`` (peak resident set) of a live process, in MB."""
     try:
@@ -77,31 +68,9 @@ def peak_rss_mb(pid: int) -> float:
 
 @contextlib.contextmanager
 def simulator(items: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    cmd = [sys.executable, "-m", "conveyor.cli.main", "sim", "feeds", "--port", str(port), "--items", str(items),
-           "--seed", "7"]  # fmt: skip
-    child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if child.poll() is not None:
-                raise RuntimeError(f"the simulator exited: {child.stderr.read().decode() if child.stderr else ''}")
-            try:
-                if httpx.get(base + "/_sim/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the simulator did not start within 2 minutes")
-            time.sleep(0.2)
-        yield base, child
-    finally:
-        child.terminate()
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
+    """``conveyor sim feeds --items N`` in a child process: (base URL, process)."""
+    with simulator_process("feeds", "--items", str(items), "--seed", "7", startup=120) as started:
+        yield started
 
 
 def make_app(url: str, data_dir: str) -> Conveyor:

@@ -36,7 +36,6 @@ import argparse
 import contextlib
 import re
 import resource
-import subprocess
 import sys
 import tempfile
 import threading
@@ -50,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
-from _common import scratch_database
+from _common import scratch_database, simulator_process
 from sqlalchemy import event, func, select
 
 from conveyor import Conveyor
@@ -60,47 +59,16 @@ from conveyor.commerce.shoptet.simulator import DEFAULT_PRIVATE_TOKEN
 from conveyor.commerce.store import generate_key
 from conveyor.commerce.store.schema import customers, order_items, orders, products, variants
 
-ROOT = Path(__file__).resolve().parent.parent
 NO_BUCKET = ["--bucket", "1000000", "--leak", "1000000/s"]
 SYNCED_TABLES = {t.name for t in (orders, order_items, customers, products, variants)}
 
 
 # ---------------------------------------------------------------------------------------------- plumbing
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def simulator(*args: str) -> Iterator[str]:
     """``conveyor sim shoptet ARGS`` in a child process; yields its base URL once it answers."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "conveyor.cli.main", "sim", "shoptet", "--port", str(port), *args]
-    child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 600
-        while True:
-            if child.poll() is not None:
-                raise RuntimeError(f"the simulator exited: {child.stderr.read().decode() if child.stderr else ''}")
-            try:
-                if httpx.get(base + "/_sim/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the simulator did not start within 10 minutes")
-            time.sleep(0.2)
+    with simulator_process("shoptet", *args) as (base, _):
         yield base
-    finally:
-        child.terminate()
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
 
 
 def sim_stats(base: str) -> dict[str, Any]:
